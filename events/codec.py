@@ -1,0 +1,88 @@
+"""The only module that knows msgpack.
+
+Wire layout of one event value (the key holds the sequence number):
+    {"t": type, "k": task id, "ts": wall-clock ns, "v": schema version, "d": {fields}}
+
+Decoding never raises: a value that is not a well-formed event comes back as `Corrupt`; an
+unknown type or a version newer than this code knows comes back as an `Event` with
+`known=False`, untouched. Older versions are upcast by the pure functions in `UPCASTERS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import msgpack
+
+from events.types import SCHEMAS, Corrupt, Event, check_fields
+
+# (type, version) -> function turning that version's fields into the next version's.
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+
+_packer = msgpack.Packer(use_bin_type=True)
+
+
+def encode(event: Event) -> bytes:
+    return _packer.pack(
+        {"t": event.type, "k": event.task, "ts": event.time_ns, "v": event.v, "d": dict(event.data)}
+    )
+
+
+def upcast(event_type: str, version: int, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """Bring `data` from `version` up to the current version of its type, step by step."""
+    current = SCHEMAS[event_type][0]
+    while version < current:
+        step = UPCASTERS.get((event_type, version))
+        if step is None:
+            raise ValueError(f"no upcaster for {event_type} v{version}")
+        data = step(data)
+        version += 1
+    return version, data
+
+
+def decode(seq: int, raw: bytes) -> Event | Corrupt:
+    try:
+        obj = msgpack.unpackb(raw, raw=False)
+    except (ValueError, TypeError) as exc:  # every msgpack decode error is a ValueError
+        return Corrupt(seq, f"undecodable: {exc}", bytes(raw))
+    if not isinstance(obj, dict):
+        return Corrupt(seq, f"not a map but {type(obj).__name__}", bytes(raw))
+    event_type, task, ts, version, data = (obj.get(k) for k in ("t", "k", "ts", "v", "d"))
+    if not isinstance(event_type, str) or not isinstance(task, str):
+        return Corrupt(seq, "type or task id missing", bytes(raw))
+    if not isinstance(ts, int) or not isinstance(version, int) or not isinstance(data, dict):
+        return Corrupt(seq, "time, version or fields malformed", bytes(raw))
+    if event_type not in SCHEMAS or version > SCHEMAS[event_type][0]:
+        return Event(event_type, task, data, ts, version, seq, known=False)
+    try:
+        version, data = upcast(event_type, version, data)
+    except (ValueError, KeyError, TypeError) as exc:
+        return Corrupt(seq, f"cannot upcast: {exc}", bytes(raw))
+    problem = check_fields(event_type, data)
+    if problem:
+        return Corrupt(seq, problem, bytes(raw))
+    return Event(event_type, task, data, ts, version, seq)
+
+
+def pack(obj: Any) -> bytes:
+    """Encode a plain value (views, checkpoints, export streams)."""
+    return _packer.pack(obj)
+
+
+def unpack(raw: bytes) -> Any:
+    return msgpack.unpackb(raw, raw=False)
+
+
+def pack_stream(objs: Iterable[Mapping[str, Any]]) -> Iterator[bytes]:
+    packer = msgpack.Packer(use_bin_type=True)
+    for obj in objs:
+        yield packer.pack(obj)
+
+
+def unpack_stream(chunks: Iterable[bytes]) -> Iterator[Any]:
+    unpacker = msgpack.Unpacker(raw=False)
+    for chunk in chunks:
+        unpacker.feed(chunk)
+        yield from unpacker

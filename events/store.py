@@ -1,0 +1,403 @@
+"""The event log: one LMDB environment, appended to by many processes at once.
+
+Databases in the environment:
+    events    8-byte big-endian seq -> encoded event (append-only, gap-free)
+    by_task   task id + NUL + 8-byte seq -> b"" (one task's events without a scan)
+    meta      small bookkeeping values (store id, view checkpoints)
+    view:*    materialized views, maintained in the same write transaction as the events
+
+Every write transaction is synced before `transact` returns (LMDB `sync=True`), so an event is
+durable once the caller sees its sequence number. After each commit one byte of the `wake` file
+is rewritten so followers (see `events.follow`) are woken by inotify.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+import struct
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
+
+import lmdb
+
+from events import codec
+from events.types import Corrupt, Event
+
+MAP_FLOOR = 1 << 30  # reserved address space; sparse on disk, ~4M events
+MAX_GROW_RETRIES = 8
+WAKE = "wake"
+DATA = "data.mdb"
+
+_SEQ = struct.Struct(">Q")
+
+
+def seq_key(seq: int) -> bytes:
+    return _SEQ.pack(seq)
+
+
+def key_seq(key: bytes) -> int:
+    return _SEQ.unpack(key)[0]
+
+
+class StoreError(Exception):
+    """A store operation failed; `kind` is one of readonly, disk_full, map_full, unsafe, io."""
+
+    def __init__(self, message: str, kind: str = "io") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class Rows:
+    """A view's rows inside one transaction: string keys, plain msgpack-able values."""
+
+    def __init__(self, txn: lmdb.Transaction, db: Any) -> None:
+        self._txn = txn
+        self._db = db
+
+    def get(self, key: str) -> Any:
+        raw = self._txn.get(key.encode(), db=self._db)
+        return None if raw is None else codec.unpack(raw)
+
+    def put(self, key: str, value: Any) -> None:
+        self._txn.put(key.encode(), codec.pack(value), db=self._db)
+
+    def delete(self, key: str) -> None:
+        self._txn.delete(key.encode(), db=self._db)
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        for key, raw in self._txn.cursor(db=self._db):
+            yield key.decode(), codec.unpack(raw)
+
+    def clear(self) -> None:
+        self._txn.drop(self._db, delete=False)
+
+
+class Projection(Protocol):
+    """A view kept current inside every write transaction (see projections.checkpoint)."""
+
+    name: str
+    version: int
+
+    def apply(self, rows: Rows, event: Event) -> None: ...
+
+
+# Given the views as of the transaction's start, returns the events to append (maybe none).
+Decide = Callable[[Mapping[str, Rows]], Sequence[Event]]
+
+
+class Store:
+    def __init__(self, path: str, env: lmdb.Environment, readonly: bool,
+                 views: Sequence[Projection]) -> None:
+        self.path = path
+        self.readonly = readonly
+        self._env = env
+        self._pid = os.getpid()
+        self._views = list(views)
+        self._events = self._open_db(b"events")
+        self._by_task = self._open_db(b"by_task")
+        self._meta = self._open_db(b"meta")
+        self._view_dbs = {v.name: self._open_db(b"view:" + v.name.encode()) for v in self._views}
+        self._wake_fd: int | None = None
+
+    def _open_db(self, name: bytes) -> Any:
+        try:
+            return self._env.open_db(name, create=not self.readonly)
+        except lmdb.NotFoundError:
+            return None  # read-only store that never had this database: it reads as empty
+
+    # -- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str, *, create: bool, views: Sequence[Projection] = (),
+             map_floor: int = MAP_FLOOR) -> Store | None:
+        """Open the store in directory `path`; None when it does not exist and not `create`."""
+        exists = os.path.exists(os.path.join(path, DATA))
+        if not exists and not create:
+            return None
+        _check_dir(path, create)
+        env, readonly = _open_env(path, map_floor)
+        store = cls(path, env, readonly, views)
+        if not readonly:
+            env.reader_check()  # free slots of readers that were killed
+            store._ensure_store_id()
+        return store
+
+    def close(self) -> None:
+        if self._wake_fd is not None:
+            os.close(self._wake_fd)
+            self._wake_fd = None
+        if os.getpid() == self._pid:
+            self._env.close()
+
+    def _ensure_store_id(self) -> None:
+        if self.meta("store_id") is None:
+            self._write(lambda _views: (), meta_defaults={"store_id": uuid.uuid4().hex})
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _begin(self, write: bool = False) -> lmdb.Transaction:
+        if os.getpid() != self._pid:
+            raise StoreError("the event store was opened before fork(); open it again")
+        for _ in range(MAX_GROW_RETRIES):
+            try:
+                return self._env.begin(write=write)
+            except lmdb.MapResizedError:
+                self._env.set_mapsize(0)  # another process grew the map: adopt its size
+        raise StoreError("the event store map keeps changing size", "map_full")
+
+    def meta(self, key: str) -> Any:
+        if self._meta is None:
+            return None
+        with self._begin() as txn:
+            raw = txn.get(key.encode(), db=self._meta)
+        return None if raw is None else codec.unpack(raw)
+
+    @property
+    def store_id(self) -> str:
+        return self.meta("store_id") or ""
+
+    def last_seq(self) -> int:
+        if self._events is None:
+            return 0
+        with self._begin() as txn:
+            cur = txn.cursor(db=self._events)
+            return key_seq(cur.key()) if cur.last() else 0
+
+    def read(self, after: int = 0, limit: int | None = None) -> list[Event | Corrupt]:
+        """Events with seq > `after`, in order (at most `limit`), from one snapshot."""
+        out: list[Event | Corrupt] = []
+        if self._events is None:
+            return out
+        with self._begin() as txn:
+            cur = txn.cursor(db=self._events)
+            if not cur.set_range(seq_key(after + 1)):
+                return out
+            for key, raw in cur:
+                out.append(codec.decode(key_seq(key), raw))
+                if limit is not None and len(out) >= limit:
+                    break
+        return out
+
+    def scan(self, after: int = 0, chunk: int = 10_000) -> Iterator[Event | Corrupt]:
+        """Every event after `after`, read in short transactions of `chunk` events."""
+        while True:
+            batch = self.read(after, chunk)
+            if not batch:
+                return
+            yield from batch
+            after = batch[-1].seq
+
+    def task_events(self, task: str) -> list[Event | Corrupt]:
+        """All events of one task, through the per-task index."""
+        prefix = task.encode() + b"\0"
+        out: list[Event | Corrupt] = []
+        if self._by_task is None or self._events is None:
+            return out
+        with self._begin() as txn:
+            cur = txn.cursor(db=self._by_task)
+            if not cur.set_range(prefix):
+                return out
+            for key in cur.iternext(values=False):
+                if not key.startswith(prefix):
+                    break
+                seq = key_seq(key[len(prefix):])
+                raw = txn.get(key[len(prefix):], db=self._events)
+                if raw is not None:
+                    out.append(codec.decode(seq, raw))
+        return out
+
+    def task_ids(self, prefix: str, limit: int = 50) -> list[str]:
+        """Distinct task ids starting with `prefix` (from the per-task index), at most `limit`."""
+        found: list[str] = []
+        if self._by_task is None:
+            return found
+        want = prefix.encode()
+        with self._begin() as txn:
+            cur = txn.cursor(db=self._by_task)
+            if not cur.set_range(want):
+                return found
+            while True:
+                key = cur.key()
+                if not key.startswith(want):
+                    break
+                task = key[:-9]
+                found.append(task.decode())
+                if len(found) >= limit or not cur.set_range(task + b"\1"):
+                    break
+        return found
+
+    def view(self, name: str, version: int) -> tuple[dict[str, Any], int] | None:
+        """A view's rows and the seq it has applied, or None when absent or of another version."""
+        db = self._view_dbs.get(name)
+        if db is None or self._meta is None:
+            return None
+        with self._begin() as txn:
+            raw = txn.get(b"view:" + name.encode(), db=self._meta)
+            state = None if raw is None else codec.unpack(raw)
+            if not isinstance(state, dict) or state.get("version") != version:
+                return None
+            rows = {k.decode(): codec.unpack(v) for k, v in txn.cursor(db=db)}
+        return rows, int(state.get("applied", 0))
+
+    # -- writing -------------------------------------------------------------------------
+
+    def append(self, events: Sequence[Event]) -> list[Event]:
+        """Append a batch atomically; returns the events with their sequence numbers."""
+        return self.transact(lambda _views: events)
+
+    def transact(self, decide: Decide) -> list[Event]:
+        """Run `decide` on the current views inside one write transaction, append its result.
+
+        This is how conditional appends stay exact under concurrency: `decide` sees the views
+        under the writer lock, so two processes cannot both record the same end of a task.
+        """
+        return self._write(decide)
+
+    def _write(self, decide: Decide,
+               meta_defaults: Mapping[str, Any] | None = None) -> list[Event]:
+        if self.readonly:
+            raise StoreError(f"the event store in {self.path} is read-only", "readonly")
+        for _ in range(MAX_GROW_RETRIES):
+            txn = self._begin(write=True)
+            try:
+                done = self._write_txn(txn, decide, meta_defaults)
+                txn.commit()
+            except lmdb.MapFullError:
+                txn.abort()
+                self._env.set_mapsize(self._env.info()["map_size"] * 2)
+                continue
+            except lmdb.MapResizedError:
+                txn.abort()
+                self._env.set_mapsize(0)
+                continue
+            except lmdb.DiskError as exc:
+                txn.abort()
+                raise StoreError(f"cannot write the event store in {self.path}: {exc}",
+                                 "disk_full") from exc
+            except lmdb.ReadonlyError as exc:
+                txn.abort()
+                raise StoreError(f"the event store in {self.path} is read-only",
+                                 "readonly") from exc
+            except BaseException:
+                txn.abort()
+                raise
+            if done:
+                self._wake()
+            return done
+        raise StoreError(f"the event store in {self.path} is full and cannot grow", "map_full")
+
+    def _write_txn(self, txn: lmdb.Transaction, decide: Decide,
+                   meta_defaults: Mapping[str, Any] | None) -> list[Event]:
+        for key, value in (meta_defaults or {}).items():
+            txn.put(key.encode(), codec.pack(value), db=self._meta, overwrite=False)
+        cur = txn.cursor(db=self._events)
+        last = key_seq(cur.key()) if cur.last() else 0
+        views = {v.name: Rows(txn, self._view_dbs[v.name]) for v in self._views}
+        for view in self._views:
+            self._bring_up_to_date(txn, view, views[view.name], last)
+        new = decide(views)
+        done: list[Event] = []
+        for event in new:
+            last += 1
+            stamped = event.with_seq(last)
+            if not txn.put(seq_key(last), codec.encode(stamped), db=self._events, append=True):
+                raise StoreError(f"sequence number {last} already taken; log left unchanged")
+            if len(stamped.task) < 400:
+                txn.put(stamped.task.encode() + b"\0" + seq_key(last), b"", db=self._by_task)
+            for view in self._views:
+                view.apply(views[view.name], stamped)
+            done.append(stamped)
+        for view in self._views:
+            state = {"version": view.version, "applied": last}
+            txn.put(b"view:" + view.name.encode(), codec.pack(state), db=self._meta)
+        return done
+
+    def _bring_up_to_date(self, txn: lmdb.Transaction, view: Projection, rows: Rows,
+                          last: int) -> None:
+        raw = txn.get(b"view:" + view.name.encode(), db=self._meta)
+        state = None if raw is None else codec.unpack(raw)
+        if isinstance(state, dict) and state.get("version") == view.version:
+            applied = int(state.get("applied", 0))
+            if applied == last:
+                return
+        else:
+            rows.clear()  # missing or built by other code: rebuild from the first event
+            applied = 0
+        cur = txn.cursor(db=self._events)
+        if cur.set_range(seq_key(applied + 1)):
+            for key, value in cur:
+                event = codec.decode(key_seq(key), value)
+                if isinstance(event, Event) and event.known:
+                    view.apply(rows, event)
+
+    def _wake(self) -> None:
+        try:
+            if self._wake_fd is None:
+                self._wake_fd = os.open(
+                    os.path.join(self.path, WAKE),
+                    os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            os.pwrite(self._wake_fd, b"\1", 0)
+        except OSError:
+            pass  # followers still catch up on their one-second timeout
+
+    def stale_readers(self) -> int:
+        return 0 if self.readonly else self._env.reader_check()
+
+    def readers(self) -> str:
+        return self._env.readers()
+
+
+def _check_dir(path: str, create: bool) -> None:
+    """The store directory must be a real directory of ours; created 0700 when missing."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        if not create:
+            raise StoreError(f"no event store in {path}") from None
+        os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(path, 0o700)
+        os.chmod(path, 0o700)
+        st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        raise StoreError(f"{path} is not a directory (a symlink or file is in its place)", "unsafe")
+    for name in (DATA, "lock.mdb", WAKE):
+        try:
+            if stat.S_ISLNK(os.lstat(os.path.join(path, name)).st_mode):
+                raise StoreError(f"{os.path.join(path, name)} is a symlink; refusing it", "unsafe")
+        except FileNotFoundError:
+            pass
+
+
+def _open_env(path: str, map_floor: int) -> tuple[lmdb.Environment, bool]:
+    kwargs = dict(subdir=True, max_dbs=8, max_readers=126, max_spare_txns=0, mode=0o600,
+                  writemap=False, sync=True, metasync=True, lock=True)
+    old_umask = os.umask(0o077)
+    try:
+        env = lmdb.open(path, map_size=0 if os.path.exists(os.path.join(path, DATA))
+                        else map_floor, **kwargs)
+    except lmdb.Error as exc:
+        if not _is_readonly_error(exc):
+            raise StoreError(f"cannot open the event store in {path}: {exc}") from exc
+        try:
+            env = lmdb.open(path, readonly=True, map_size=0, **kwargs)
+        except lmdb.Error:
+            # LMDB cannot take its lock on a read-only file system; a snapshot read is still safe.
+            env = lmdb.open(path, readonly=True, map_size=0, **{**kwargs, "lock": False})
+        return env, True
+    finally:
+        os.umask(old_umask)
+    if env.info()["map_size"] < map_floor:
+        env.set_mapsize(map_floor)
+    return env, False
+
+
+def _is_readonly_error(exc: lmdb.Error) -> bool:
+    if isinstance(exc, lmdb.ReadonlyError):
+        return True
+    text = str(exc)
+    return any(os.strerror(code) in text for code in (errno.EACCES, errno.EROFS, errno.EPERM))

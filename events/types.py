@@ -1,0 +1,115 @@
+"""Event records and the schema of every known event type.
+
+An event is immutable. The store assigns `seq`; everything else is fixed when the event is
+made. `data` holds the type's own fields. A type the running code does not know (written by a
+newer ghost) is still an `Event`, marked `known=False`, so it can be kept, exported and skipped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+SPAWNED = "spawned"
+SPAWN_FAILED = "spawn_failed"
+STOP_REQUESTED = "stop_requested"
+EXITED = "exited"
+KILLED = "killed"
+LOST = "lost"
+CLEANED = "cleaned"
+
+# Terminal events: after one of these a task never runs again.
+ENDINGS = frozenset({EXITED, KILLED, LOST, SPAWN_FAILED})
+
+_INT = (int,)
+_STR = (str,)
+_NUM = (int, float)
+_BOOL = (bool,)
+_LIST = (list, tuple)
+_MAP = (dict,)
+_OPT_INT = (int, type(None))
+_OPT_STR = (str, type(None))
+
+# type -> (current schema version, {required field: allowed python types}).
+# Fields are only ever added; optional fields are not listed here.
+SCHEMAS: dict[str, tuple[int, dict[str, tuple[type, ...]]]] = {
+    SPAWNED: (1, {"command": _LIST, "cwd": _STR, "pid": _INT, "pgid": _INT,
+                  "start_ticks": _INT, "boot_id": _STR, "log_path": _STR}),
+    SPAWN_FAILED: (1, {"command": _LIST, "cwd": _STR, "error": _STR, "exit_code": _INT}),
+    STOP_REQUESTED: (1, {"signal": _STR, "timeout": _NUM, "force": _BOOL}),
+    EXITED: (1, {"code": _INT, "end_ns": _INT}),
+    KILLED: (1, {"signal": _STR, "signum": _INT, "end_ns": _INT}),
+    LOST: (1, {"reason": _STR}),
+    CLEANED: (1, {"log_removed": _BOOL}),
+}
+
+# Field types checked when present, whatever the event type.
+OPTIONAL_FIELDS: dict[str, tuple[type, ...]] = {
+    "actor": _MAP,
+    "env_keys": _LIST,
+    "monitor": _MAP,
+    "rusage": _MAP,
+    "escalated": _BOOL,
+    "exit_code": _OPT_INT,
+    "detail": _OPT_STR,
+}
+
+
+def current_version(event_type: str) -> int:
+    return SCHEMAS[event_type][0] if event_type in SCHEMAS else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One fact in the log. `seq` is 0 until the store has assigned it."""
+
+    type: str
+    task: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+    time_ns: int = 0
+    v: int = 0
+    seq: int = 0
+    known: bool = True
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.data.get(name, default)
+
+    def with_seq(self, seq: int) -> Event:
+        return Event(self.type, self.task, self.data, self.time_ns, self.v, seq, self.known)
+
+
+@dataclass(frozen=True, slots=True)
+class Corrupt:
+    """A value in the log that could not be decoded; reported by its sequence number."""
+
+    seq: int
+    reason: str
+    raw: bytes = b""
+
+
+def make(event_type: str, task: str, **fields: Any) -> Event:
+    """Build a new event of a known type, stamped with the current wall-clock time."""
+    if event_type not in SCHEMAS:
+        raise ValueError(f"unknown event type {event_type!r}")
+    version, required = SCHEMAS[event_type]
+    missing = [name for name in required if name not in fields]
+    if missing:
+        raise ValueError(f"{event_type} event is missing {', '.join(missing)}")
+    return Event(event_type, task, fields, time.time_ns(), version)
+
+
+def check_fields(event_type: str, data: Mapping[str, Any]) -> str | None:
+    """Return why `data` does not fit the type's schema, or None when it fits."""
+    _, required = SCHEMAS[event_type]
+    for name, types in required.items():
+        if name not in data:
+            return f"{event_type}: missing field {name!r}"
+        value = data[name]
+        if not isinstance(value, types) or (types == _INT and isinstance(value, bool)):
+            return f"{event_type}: field {name!r} has type {type(value).__name__}"
+    for name, types in OPTIONAL_FIELDS.items():
+        if name in data and not isinstance(data[name], types):
+            return f"{event_type}: field {name!r} has type {type(data[name]).__name__}"
+    return None

@@ -1,0 +1,197 @@
+"""The per-task monitor (podman's conmon pattern): `python -I -m ghost.monitor`.
+
+`ghost run` starts it with a JSON spec on stdin and reads one JSON line back from its stdout.
+The monitor
+  1. forks once more so it is not the CLI's child (a long-lived caller such as `ghost mcp`
+     reaps the short-lived intermediate and never collects zombies), in its own session;
+  2. creates the task's log file (0600, never through a symlink) and forks the task into its
+     own process group, stdin from /dev/null, stdout+stderr into the log, signals reset;
+  3. records `spawned` durably *before* letting the child exec (the child waits on a pipe and
+     quits if the monitor dies first), so no task ever runs without a record;
+  4. reports the pid, or the exec error, to `ghost run`, then waits and records `exited` or
+     `killed` with the end time and resource usage.
+Only the store modules are imported (no click, tabulate or watchfiles).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+from events import types as ev
+from events.store import Store, StoreError
+from ghost.actor import actor
+from ghost.proc import boot_id, signal_name, start_ticks
+from projections.checkpoint import VIEWS
+
+# Signals a task must start with at their defaults, whatever its launcher ignored or blocked.
+RESET_SIGNALS = ("SIGINT", "SIGQUIT", "SIGTERM", "SIGHUP", "SIGPIPE", "SIGXFSZ", "SIGCHLD",
+                 "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGUSR1", "SIGUSR2", "SIGALRM")
+GO = b"g"
+
+
+def exec_exit_code(code: int) -> int:
+    """The shell's convention: 127 when the program is missing, 126 when it cannot run."""
+    return 127 if code == errno.ENOENT else 126
+
+
+def _child(spec: dict[str, Any], log_fd: int, go_r: int, err_w: int) -> None:
+    """Runs in the forked child; never returns."""
+    try:
+        os.setpgid(0, 0)
+        for name in RESET_SIGNALS:
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        keep = {go_r, err_w}
+        os.closerange(3, min(keep))
+        os.closerange(max(keep) + 1, 65536)
+        if os.read(go_r, 1) != GO:
+            os._exit(0)  # the monitor died before recording the task: never run unrecorded
+        os.chdir(spec["cwd"])
+        os.execvpe(spec["command"][0], spec["command"], spec["env"])
+    except OSError as exc:
+        os.write(err_w, f"{exc.errno}:{exc.strerror}".encode())
+        os._exit(exec_exit_code(exc.errno or 0))
+    except BaseException:  # noqa: BLE001 - nothing may unwind into the monitor's code
+        os._exit(126)
+    os._exit(126)
+
+
+def _open_log(path: str) -> int:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+    return os.open(path, flags, 0o600)
+
+
+def _append(spec: dict[str, Any], event: ev.Event, attempts: int = 1) -> None:
+    for attempt in range(attempts):
+        try:
+            store = Store.open(spec["store"], create=True, views=VIEWS,
+                              map_floor=spec["map_floor"])
+            assert store is not None
+            try:
+                store.append([event])
+            finally:
+                store.close()
+            return
+        except StoreError:
+            if attempt + 1 == attempts:
+                raise
+            time.sleep(min(2.0, 0.1 * 2**attempt))  # disk full or similar: keep trying a while
+
+
+def _report(out: Any, result: dict[str, Any]) -> None:
+    """Tell `ghost run` how the start went; if it is gone (killed), carry on regardless."""
+    try:
+        out.write(json.dumps(result) + "\n")
+        out.close()
+    except OSError:
+        pass
+
+
+def _end_event(task: str, status: int, rusage: Any) -> ev.Event:
+    usage = {"utime": round(rusage.ru_utime, 6), "stime": round(rusage.ru_stime, 6),
+             "maxrss_kb": rusage.ru_maxrss}
+    who = actor("monitor")
+    end = time.time_ns()
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        return ev.make(ev.KILLED, task, signal=signal_name(sig), signum=sig, end_ns=end,
+                       core_dumped=os.WCOREDUMP(status), rusage=usage, actor=who)
+    return ev.make(ev.EXITED, task, code=os.waitstatus_to_exitcode(status), end_ns=end,
+                   rusage=usage, actor=who)
+
+
+def start(spec: dict[str, Any], out: Any) -> int | None:
+    """Start the task and report; its pid when it runs, None when it could not be started."""
+    task = spec["task"]
+    log_fd = _open_log(spec["log_path"])
+    go_r, go_w = os.pipe()
+    err_r, err_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(go_w)
+        os.close(err_r)
+        _child(spec, log_fd, go_r, err_w)
+    os.close(go_r)
+    os.close(err_w)
+    os.close(log_fd)
+    try:
+        os.setpgid(pid, pid)
+    except OSError:
+        pass  # the child did it first
+    me = start_ticks(os.getpid()) or 0
+    spawned = ev.make(
+        ev.SPAWNED, task, command=spec["command"], cwd=spec["cwd"], pid=pid, pgid=pid,
+        start_ticks=start_ticks(pid) or 0, boot_id=boot_id(), log_path=spec["log_path"],
+        env_keys=spec["env_keys"], monitor={"pid": os.getpid(), "start_ticks": me},
+        actor=spec["actor"])
+    try:
+        _append(spec, spawned)
+    except StoreError as exc:
+        os.close(go_w)  # the child sees EOF and quits without running anything
+        os.waitpid(pid, 0)
+        _report(out, {"ok": False, "exit_code": 1, "error": str(exc)})
+        return None
+    os.write(go_w, GO)
+    os.close(go_w)
+    failure = b""
+    while chunk := os.read(err_r, 512):
+        failure += chunk
+    os.close(err_r)
+    if failure:
+        code_text, _, message = failure.decode(errors="replace").partition(":")
+        _, status = os.waitpid(pid, 0)
+        exit_code = exec_exit_code(int(code_text or 0))
+        error = f"cannot run {spec['command'][0]}: {message}"
+        _append(spec, ev.make(ev.SPAWN_FAILED, task, command=spec["command"], cwd=spec["cwd"],
+                              error=error, exit_code=exit_code, actor=spec["actor"]), 5)
+        _report(out, {"ok": False, "exit_code": exit_code, "error": error})
+        return None
+    _report(out, {"ok": True, "pid": pid, "task": task})
+    return pid
+
+
+def wait_and_record(spec: dict[str, Any], pid: int) -> int:
+    while True:
+        try:
+            _, status, rusage = os.wait4(pid, 0)
+            break
+        except ChildProcessError:
+            return 1
+        except InterruptedError:
+            continue
+    _append(spec, _end_event(spec["task"], status, rusage), attempts=30)
+    return 0
+
+
+def main() -> int:
+    os.umask(0o077)
+    for name in ("SIGHUP", "SIGINT", "SIGPIPE"):
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    spec = json.loads(sys.stdin.buffer.read())
+    # Detach: the intermediate exits at once (reaped by `ghost run`), the monitor carries on.
+    if os.fork() > 0:
+        os._exit(0)
+    out = os.fdopen(os.dup(1), "w")
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1):
+        os.dup2(null, fd)
+    try:
+        pid = start(spec, out)
+    except Exception as exc:  # noqa: BLE001 - reported to `ghost run`, which prints it
+        _report(out, {"ok": False, "exit_code": 1, "error": f"monitor failed: {exc}"})
+        return 1
+    return 1 if pid is None else wait_and_record(spec, pid)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

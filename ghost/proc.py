@@ -1,0 +1,131 @@
+"""Process identity and signalling, safe against PID reuse.
+
+A process is identified by (boot id, pid, start time in clock ticks since boot), read from
+/proc. Signals go through a pidfd opened on a pid whose start time was checked, so they can
+never reach a process that merely inherited the number.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+
+PIDFD_SIGNAL_PROCESS_GROUP = 4  # Linux >= 6.9
+
+
+def boot_id() -> str:
+    forced = os.environ.get("GHOST_TEST_BOOT_ID")  # test seam: simulate a reboot
+    if forced:
+        return forced
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProcStat:
+    pid: int
+    state: str
+    ppid: int
+    pgid: int
+    start_ticks: int
+
+
+def read_stat(pid: int) -> ProcStat | None:
+    """Fields of /proc/PID/stat; None when the process does not exist."""
+    if pid <= 0:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    # comm (field 2) may hold spaces and parentheses: parse after its last ')'.
+    rest = raw[raw.rindex(b")") + 2:].split()
+    return ProcStat(pid, rest[0].decode(), int(rest[1]), int(rest[2]), int(rest[19]))
+
+
+def start_ticks(pid: int) -> int | None:
+    """Start time of a live process; None when it is gone or a zombie."""
+    st = read_stat(pid)
+    if st is None or st.state in ("Z", "X"):
+        return None
+    return st.start_ticks
+
+
+def is_alive(pid: int, ticks: int) -> bool:
+    return ticks > 0 and start_ticks(pid) == ticks
+
+
+def group_members(pgid: int, not_before_ticks: int) -> list[int]:
+    """Live processes in process group `pgid` that started no earlier than the task did."""
+    if pgid <= 1:
+        return []
+    members = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        st = read_stat(int(name))
+        if (st is not None and st.pgid == pgid and st.state not in ("Z", "X")
+                and st.start_ticks >= not_before_ticks):
+            members.append(st.pid)
+    return sorted(members)
+
+
+def _signal_one(pid: int, ticks: int, sig: int, group: bool) -> bool:
+    """Signal the process (or its group) only if it still is the one with that start time."""
+    if pid <= 1 or pid == os.getpid() or (group and pid == os.getpgrp()):
+        return False
+    try:
+        fd = os.pidfd_open(pid)
+    except (ProcessLookupError, OSError):
+        return False
+    try:
+        if start_ticks(pid) != ticks:  # checked after the fd pins the process: no race
+            return False
+        if group:
+            try:
+                signal.pidfd_send_signal(fd, sig, None, PIDFD_SIGNAL_PROCESS_GROUP)
+                return True
+            except OSError:
+                os.killpg(pid, sig)  # older kernel; pid is a verified live leader of its group
+                return True
+        signal.pidfd_send_signal(fd, sig)
+        return True
+    except ProcessLookupError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def signal_task(pid: int, pgid: int, ticks: int, sig: int) -> int:
+    """Send `sig` to the task's process group; returns how many targets were signalled.
+
+    While the leader lives its group is signalled through its pidfd. Once it has exited, the
+    remaining members of its group are signalled one by one, each verified by start time.
+    """
+    if pid == pgid and _signal_one(pid, ticks, sig, group=True):
+        return 1
+    sent = 0
+    for member in group_members(pgid, ticks):
+        st = read_stat(member)
+        if st is not None and _signal_one(member, st.start_ticks, sig, group=False):
+            sent += 1
+    return sent
+
+
+def signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"SIG{signum}"
+
+
+def signal_number(name: str) -> int:
+    try:
+        return int(signal.Signals[name if name.startswith("SIG") else "SIG" + name])
+    except KeyError:
+        return 0

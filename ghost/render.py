@@ -1,0 +1,130 @@
+"""Turning tasks into the text and JSON users and scripts read. Never touches the store."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from ghost.spawn import Started
+from ghost.tasks import Observed
+from projections.tasks import Task
+
+LIST_HEADERS = ("Task ID", "PID", "Status", "Started", "Command", "Directory")
+
+
+def rfc3339(ns: int | None) -> str | None:
+    if ns is None:
+        return None
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).isoformat(timespec="milliseconds") \
+        .replace("+00:00", "Z")
+
+
+def local_time(ns: int | None) -> str:
+    if ns is None:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ns / 1e9))
+
+
+def command_line(command: Sequence[str]) -> str:
+    return shlex.join(command)
+
+
+def task_json(task: Task, observed: Observed | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": task.id,
+        "pid": task.pid,
+        "status": task.status,
+        "command": list(task.command),
+        "cwd": task.cwd,
+        "started_at": rfc3339(task.started_ns),
+        "finished_at": rfc3339(task.finished_ns),
+        "exit_code": task.exit_code,
+        "signal": task.signal,
+        "log_path": task.log_path,
+    }
+    if task.lost_reason:
+        data["reason"] = task.lost_reason
+    if task.rusage:
+        data["rusage"] = dict(task.rusage)
+    if observed is not None:
+        data["unmonitored"] = observed.unmonitored
+        data["group_processes"] = observed.group_left
+    return data
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False)
+
+
+def started_block(started: Started) -> str:
+    return (f"Started background process:\n  Task ID: {started.id}\n  PID: {started.pid}\n"
+            f"  Log file: {started.log_path}")
+
+
+def started_json(started: Started) -> dict[str, Any]:
+    return {"id": started.id, "pid": started.pid, "status": "running",
+            "command": list(started.command), "cwd": started.cwd,
+            "log_path": started.log_path}
+
+
+def status_word(observed: Observed) -> str:
+    task = observed.task
+    if task.running and observed.unmonitored:
+        return "running (unmonitored)"
+    if observed.group_left:
+        noun = "process" if observed.group_left == 1 else "processes"
+        return f"{task.status}, {observed.group_left} {noun} still running in its group"
+    return task.status
+
+
+def table(tasks: Iterable[Task]) -> str:
+    rows = [(t.id, str(t.pid), t.status, local_time(t.started_ns), command_line(t.command),
+             t.cwd) for t in tasks]
+    if not rows:
+        return "No tasks found."
+    from tabulate import tabulate  # 30 ms of imports: only when a table is printed
+
+    text = tabulate(rows, headers=LIST_HEADERS, tablefmt="plain", disable_numparse=True)
+    header, _, body = text.partition("\n")
+    return f"{header}\n{'-' * len(header)}\n{body}"
+
+
+def status_lines(observed: Observed) -> str:
+    task = observed.task
+    lines = [
+        f"Task: {task.id}",
+        f"PID: {task.pid}",
+        f"Status: {status_word(observed)}",
+        f"Command: {command_line(task.command)}",
+        f"Working directory: {task.cwd}",
+        f"Started: {local_time(task.started_ns)}",
+    ]
+    if not task.running:
+        lines.append(f"Finished: {local_time(task.finished_ns)}")
+        if task.status == "exited":
+            lines.append(f"Exit code: {task.exit_code}")
+        elif task.status == "killed":
+            lines.append(f"Signal: {task.signal}")
+        else:
+            lines.append(f"Exit code: unknown ({task.lost_reason})")
+        if task.finished_ns:
+            lines.append(f"Duration: {duration(task.finished_ns - task.started_ns)}")
+    if task.stop:
+        who = task.stop.get("actor", {})
+        lines.append(f"Stop requested: {task.stop.get('signal')} by {who.get('user', '?')} "
+                     f"via {who.get('via', '?')} at {local_time(task.stop.get('time_ns'))}")
+    lines.append(f"Log file: {task.log_path}")
+    return "\n".join(lines)
+
+
+def duration(ns: int) -> str:
+    seconds = max(0, ns) / 1e9
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    minutes, sec = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{sec:02d}s" if hours else f"{minutes}m{sec:02d}s"

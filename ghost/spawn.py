@@ -1,0 +1,209 @@
+"""Starting tasks: validate the request, hand it to a new monitor, return what it reports.
+
+Everything that can be checked before a process exists is checked here, so bad input costs no
+monitor and gets a precise message; every refusal is still recorded as `spawn_failed`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shlex
+import stat
+import sys
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ghost import paths
+from ghost.actor import actor
+from ghost.errors import CANNOT_EXECUTE, NOT_FOUND, USAGE, GhostError
+
+MONITOR_REPORT_TIMEOUT = 30.0
+MAX_ARG_STRLEN = 131072  # Linux: the longest single argument exec accepts
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    id: str
+    pid: int
+    command: tuple[str, ...]
+    cwd: str
+    log_path: str
+
+
+def split_commands(args: Sequence[str]) -> list[list[str]]:
+    """`run "sleep 10" "echo hi"` starts one task per argument; otherwise args are one argv."""
+    if args and " " in args[0]:
+        commands = []
+        for line in args:
+            try:
+                commands.append(shlex.split(line))
+            except ValueError as exc:
+                raise GhostError(f"cannot parse command {line!r}: {exc}", USAGE) from exc
+        return commands
+    return [list(args)]
+
+
+def parse_env(pairs: Sequence[str]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise GhostError(f"invalid --env {pair!r}: expected KEY=VALUE", USAGE)
+        if not key:
+            raise GhostError(f"invalid --env {pair!r}: the name is empty", USAGE)
+        if "\0" in pair:
+            raise GhostError(f"invalid --env {pair.split(chr(0))[0]!r}...: contains a NUL byte",
+                             USAGE)
+        try:
+            pair.encode("utf-8")
+        except UnicodeEncodeError:
+            raise GhostError(f"invalid --env {pair!r}: not valid UTF-8", USAGE) from None
+        env[key] = value
+    return env
+
+
+def check_cwd(cwd: str) -> str:
+    full = os.path.abspath(cwd)
+    if not os.path.exists(full):
+        raise GhostError(f"working directory {full} does not exist", USAGE)
+    if not os.path.isdir(full):
+        raise GhostError(f"working directory {full} is not a directory", USAGE)
+    return full
+
+
+def resolve(program: str, cwd: str, env: Mapping[str, str]) -> None:
+    """Fail like a shell would (127 not found, 126 cannot execute) before any process exists."""
+    if "/" in program:
+        candidates = [os.path.join(cwd, program)]
+    else:
+        search = env.get("PATH", os.defpath).split(os.pathsep)
+        candidates = [os.path.join(d or ".", program) for d in search]
+    blocked = ""
+    for path in candidates:
+        try:
+            st = os.stat(path if os.path.isabs(path) else os.path.join(cwd, path))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError as exc:
+            blocked = blocked or f"{program}: {exc.strerror}"
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            blocked = blocked or f"{program}: it is a directory"
+        elif not os.access(path if os.path.isabs(path) else os.path.join(cwd, path), os.X_OK):
+            blocked = blocked or f"{program}: permission denied (not executable)"
+        else:
+            return
+    if blocked:
+        raise GhostError(f"cannot run {blocked}", CANNOT_EXECUTE)
+    raise GhostError(f"command not found: {program}", NOT_FOUND)
+
+
+def check_command(command: Sequence[str]) -> None:
+    if not command or not command[0]:
+        raise GhostError("no command given (usage: ghost run CMD [ARG...])", USAGE)
+    for arg in command:
+        if "\0" in arg:
+            raise GhostError(f"argument {arg.split(chr(0))[0]!r}... contains a NUL byte", USAGE)
+        if len(os.fsencode(arg)) >= MAX_ARG_STRLEN:
+            raise GhostError(f"argument {arg[:40]!r}... is {len(arg)} bytes; the limit for one "
+                             f"argument is {MAX_ARG_STRLEN - 1}", USAGE)
+    total = sum(len(os.fsencode(a)) + 1 for a in command)
+    limit = os.sysconf("SC_ARG_MAX") if hasattr(os, "sysconf") else 2 << 20
+    if total >= limit:
+        raise GhostError(f"argument list too long: {total} bytes, the limit is {limit}", USAGE)
+
+
+def record_failure(task: str, command: Sequence[str], cwd: str, error: GhostError,
+                   interface: str) -> None:
+    """Keep the refusal in the audit trail; arguments are clipped so the event stays small."""
+    from events import types as ev
+    from ghost.state import open_store, store_errors
+
+    clipped = [a if len(a) <= 1024 else a[:1024] + "..." for a in command[:256]]
+    store = open_store(write=True)
+    assert store is not None
+    with store_errors():
+        store.append([ev.make(ev.SPAWN_FAILED, task, command=clipped, cwd=cwd,
+                              error=error.message, exit_code=error.exit_code,
+                              actor=actor(interface))])
+
+
+def start_one(command: Sequence[str], cwd: str, env_overrides: Mapping[str, str],
+              interface: str = "cli") -> Started:
+    task = str(uuid.uuid4())
+    try:
+        check_command(command)
+        full_cwd = check_cwd(cwd)
+        env = {**os.environ, **env_overrides}
+        resolve(command[0], full_cwd, env)
+    except GhostError as exc:
+        record_failure(task, command, os.path.abspath(cwd), exc, interface)
+        raise
+    base = paths.prepare(create=True)
+    assert base is not None
+    log = paths.log_path(task, base)
+    spec = {"task": task, "command": list(command), "cwd": full_cwd, "env": env,
+            "env_keys": sorted(env_overrides), "log_path": log, "store": paths.store_dir(base),
+            "actor": actor(interface), "map_floor": paths.map_floor()}
+    result = _launch_monitor(spec)
+    if not result.get("ok"):
+        raise GhostError(str(result.get("error", "the task could not be started")),
+                         int(result.get("exit_code", 1)))
+    return Started(task, int(result["pid"]), tuple(command), full_cwd, log)
+
+
+def start(args: Sequence[str], cwd: str | None, env_pairs: Sequence[str],
+          interface: str = "cli") -> list[Started]:
+    """Start every command in `args` (see `split_commands`); stops at the first failure."""
+    env = parse_env(env_pairs)
+    return [start_one(cmd, cwd or os.getcwd(), env, interface) for cmd in split_commands(args)]
+
+
+def _launch_monitor(spec: dict[str, Any]) -> dict[str, Any]:
+    """Start `python -I -m ghost.monitor` in a new session and read its one-line report."""
+    spec_r, spec_w = os.pipe()
+    out_r, out_w = os.pipe()
+    file_actions = [(os.POSIX_SPAWN_DUP2, spec_r, 0), (os.POSIX_SPAWN_DUP2, out_w, 1),
+                    (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)]
+    try:
+        pid = os.posix_spawn(sys.executable, [sys.executable, "-I", "-m", "ghost.monitor"],
+                             _monitor_env(), file_actions=file_actions, setsid=True)
+    except OSError as exc:
+        raise GhostError(f"cannot start the task monitor: {exc.strerror}") from exc
+    finally:
+        os.close(spec_r)
+        os.close(out_w)
+    try:
+        with os.fdopen(spec_w, "wb") as f:
+            f.write(json.dumps(spec).encode())
+        os.waitpid(pid, 0)  # the intermediate process exits as soon as the monitor forks
+        report = _read_line(out_r, MONITOR_REPORT_TIMEOUT)
+    finally:
+        os.close(out_r)
+    if not report:
+        raise GhostError("the task monitor died before it reported the start")
+    return json.loads(report)
+
+
+def _monitor_env() -> dict[str, str]:
+    """The monitor runs from the installed ghost, never from modules in the caller's cwd."""
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def _read_line(fd: int, timeout: float) -> bytes:
+    data = b""
+    while not data.endswith(b"\n"):
+        ready, _, _ = select.select([fd], [], [], timeout)
+        if not ready:
+            raise GhostError(f"the task monitor did not report within {timeout:.0f} s")
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+    return data.strip()

@@ -1,0 +1,135 @@
+"""Reading tasks as they really are: the view, checked against the live system.
+
+The view says what was recorded. A task recorded as running whose process and monitor are both
+gone (monitor killed, machine rebooted) would stay "running" forever, so every read reconciles:
+the first reader to notice appends one `lost` event, guarded inside the write transaction so
+that any number of concurrent readers record it exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from events import types as ev
+from events.store import Rows, Store
+from ghost import proc
+from ghost.actor import actor
+from ghost.errors import AmbiguousTask, GhostError, TaskNotFound
+from ghost.state import store_errors
+from projections.checkpoint import load_tasks, task_from_rows
+from projections.tasks import Task, apply
+
+MIN_PREFIX = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """A task plus what only the live system can tell."""
+
+    task: Task
+    unmonitored: bool = False  # running, but its monitor is gone: the end will be `unknown`
+    group_left: int = 0  # processes still alive in its group after the leader ended
+
+
+def lost_reason(task: Task, current_boot: str) -> str | None:
+    """Why a task recorded as running cannot be running any more, or None if it may be."""
+    if task.boot_id and current_boot and task.boot_id != current_boot:
+        return "the machine rebooted since the task started"
+    if proc.is_alive(task.pid, task.start_ticks):
+        return None
+    if proc.is_alive(task.monitor_pid, task.monitor_start_ticks):
+        return None  # the monitor is about to record the end
+    return "its monitor died, so its end was not observed"
+
+
+def record_lost(store: Store, task: Task, reason: str, interface: str = "reconcile") -> Task:
+    """Append `lost` unless someone recorded an end first; returns the task as now recorded."""
+    event = ev.make(ev.LOST, task.id, reason=reason, actor=actor(interface))
+    if store.readonly:
+        return apply(task, event) or task
+
+    seen: list[Task | None] = [task]
+
+    def decide(views: Mapping[str, Rows]) -> Sequence[ev.Event]:
+        now = seen[0] = task_from_rows(views["tasks"], task.id)
+        if now is None or not now.running or now.spawned_seq != task.spawned_seq:
+            return ()
+        return (event,)
+
+    with store_errors():
+        done = store.transact(decide)
+    if done:
+        return apply(task, done[0]) or task
+    return seen[0] or task
+
+
+def reconcile(store: Store, tasks: dict[str, Task]) -> dict[str, Task]:
+    current_boot = proc.boot_id()
+    for task_id, task in list(tasks.items()):
+        if not task.running:
+            continue
+        reason = lost_reason(task, current_boot)
+        if reason is not None:
+            tasks[task_id] = record_lost(store, task, reason)
+    return tasks
+
+
+def load(store: Store | None) -> dict[str, Task]:
+    """Every task in the view, reconciled with the live system."""
+    if store is None:
+        return {}
+    with store_errors():
+        return reconcile(store, load_tasks(store))
+
+
+def resolve(store: Store | None, ident: str) -> str:
+    """The full task id for a full id or a unique prefix of at least four characters."""
+    if store is None:
+        raise TaskNotFound(ident)
+    exact = store.task_ids(ident, limit=2)
+    if ident in exact:
+        return ident
+    if len(ident) < MIN_PREFIX:
+        raise TaskNotFound(ident, f" (a prefix needs at least {MIN_PREFIX} characters)")
+    matches = store.task_ids(ident)
+    if not matches:
+        raise TaskNotFound(ident)
+    if len(matches) > 1:
+        raise AmbiguousTask(ident, matches)
+    return matches[0]
+
+
+def get(store: Store | None, ident: str) -> Task:
+    """One task from the view, reconciled; explains when it was cleaned or never started."""
+    task_id = resolve(store, ident)
+    assert store is not None
+    with store_errors():
+        tasks = load_tasks(store)
+    task = tasks.get(task_id)
+    if task is None:
+        kinds = {e.type for e in store.task_events(task_id) if isinstance(e, ev.Event)}
+        note = (" (it was cleaned; `ghost history` still has it)" if ev.CLEANED in kinds
+                else " (it failed to start)" if ev.SPAWN_FAILED in kinds else "")
+        raise TaskNotFound(task_id, note)
+    if task.running:
+        reason = lost_reason(task, proc.boot_id())
+        if reason is not None:
+            task = record_lost(store, task, reason)
+    return task
+
+
+def observe(task: Task) -> Observed:
+    """Live details for `status`: a monitor gone missing, a group outliving its leader."""
+    if task.running:
+        alive = proc.is_alive(task.monitor_pid, task.monitor_start_ticks)
+        return Observed(task, unmonitored=not alive)
+    if task.boot_id and task.boot_id != proc.boot_id():
+        return Observed(task)
+    return Observed(task, group_left=len(proc.group_members(task.pgid, task.start_ticks)))
+
+
+def require_writable(store: Store | None) -> Store:
+    if store is None or store.readonly:
+        raise GhostError("the event store is read-only; nothing can be recorded")
+    return store

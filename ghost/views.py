@@ -1,0 +1,34 @@
+"""What `list` and `status` show: current (reconciled) or as of a past time."""
+
+from __future__ import annotations
+
+from ghost import tasks as core
+from ghost.errors import TaskNotFound
+from ghost.state import open_store, store_errors
+from ghost.timeparse import parse_time
+from projections.checkpoint import tasks_at
+from projections.tasks import Task
+
+
+def listing(status: str = "all", at: str | None = None) -> list[Task]:
+    """Tasks with `status` (or all), newest first; as of `at` when given."""
+    store = open_store(write=False)
+    if at is None:
+        found = core.load(store)
+    else:
+        with store_errors():
+            found = tasks_at(store, parse_time(at))
+    chosen = [t for t in found.values() if status == "all" or t.status == status]
+    return sorted(chosen, key=lambda t: t.spawned_seq, reverse=True)
+
+
+def status(ident: str, at: str | None = None) -> core.Observed:
+    store = open_store(write=False)
+    if at is None:
+        return core.observe(core.get(store, ident))
+    task_id = core.resolve(store, ident)
+    with store_errors():
+        task = tasks_at(store, parse_time(at)).get(task_id)
+    if task is None:
+        raise TaskNotFound(task_id, f" at {at} (not started yet, or already cleaned)")
+    return core.Observed(task)

@@ -1,0 +1,64 @@
+"""Keeping the task view materialized in the store, and reading it back.
+
+The store calls `TaskView.apply` inside every write transaction, after bringing the view up to
+date (rebuilding it from the first event when it is missing or was built by code of another
+`VERSION`), and records the sequence number applied in the same transaction. Readers take the
+stored rows and fold whatever the view has not applied yet in memory, so a view left behind by
+an older writer, or a read-only store, still reads exactly.
+"""
+
+from __future__ import annotations
+
+from events.store import Rows, Store
+from events.types import Event
+from projections.tasks import Task, apply, fold, rebuild
+
+VERSION = 1  # bump whenever `projections.tasks.apply` or `Task` changes meaning
+
+
+class TaskView:
+    name = "tasks"
+    version = VERSION
+
+    def apply(self, rows: Rows, event: Event) -> None:
+        old = rows.get(event.task)
+        before = Task.from_row(old) if old is not None else None
+        after = apply(before, event)
+        if after is None:
+            if old is not None:
+                rows.delete(event.task)
+        elif after is not before:
+            rows.put(event.task, after.to_row())
+
+
+VIEWS = (TaskView(),)
+
+
+def task_from_rows(rows: Rows, task_id: str) -> Task | None:
+    row = rows.get(task_id)
+    return Task.from_row(row) if row is not None else None
+
+
+def load_tasks(store: Store | None) -> dict[str, Task]:
+    """The current task view: stored rows plus any events the rows have not applied yet."""
+    if store is None:
+        return {}
+    stored = store.view(TaskView.name, VERSION)
+    if stored is None:
+        return rebuild(store.scan())
+    rows, applied = stored
+    tasks = {key: Task.from_row(row) for key, row in rows.items()}
+    for event in store.scan(after=applied):
+        fold(tasks, event)
+    return tasks
+
+
+def tasks_at(store: Store | None, at_ns: int) -> dict[str, Task]:
+    """The task view as of `at_ns`: every event stamped at or before it, in sequence order."""
+    tasks: dict[str, Task] = {}
+    if store is None:
+        return tasks
+    for event in store.scan():
+        if isinstance(event, Event) and event.time_ns <= at_ns:
+            fold(tasks, event)
+    return tasks

@@ -1,0 +1,157 @@
+"""The task view: a pure fold of the event log into one record per visible task.
+
+`apply(task, event)` is the whole projection. The incremental view kept in the store, the full
+rebuild and time travel (`list --at`) all call this same function, in sequence order; wall-clock
+times inside events are data, never used for ordering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from events.types import (
+    CLEANED,
+    EXITED,
+    KILLED,
+    LOST,
+    SPAWN_FAILED,
+    SPAWNED,
+    STOP_REQUESTED,
+    Corrupt,
+    Event,
+)
+
+RUNNING = "running"
+EXITED_STATUS = "exited"
+KILLED_STATUS = "killed"
+UNKNOWN = "unknown"
+STATUSES = (RUNNING, EXITED_STATUS, KILLED_STATUS, UNKNOWN)
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    id: str
+    command: tuple[str, ...]
+    cwd: str
+    pid: int
+    pgid: int
+    start_ticks: int
+    boot_id: str
+    log_path: str
+    started_ns: int
+    status: str = RUNNING
+    monitor_pid: int = 0
+    monitor_start_ticks: int = 0
+    env_keys: tuple[str, ...] = ()
+    actor: Mapping[str, Any] = field(default_factory=dict)
+    finished_ns: int | None = None
+    exit_code: int | None = None
+    signal: str | None = None
+    rusage: Mapping[str, Any] = field(default_factory=dict)
+    lost_reason: str | None = None
+    stop: Mapping[str, Any] = field(default_factory=dict)
+    spawned_seq: int = 0
+    last_seq: int = 0
+
+    @property
+    def running(self) -> bool:
+        return self.status == RUNNING
+
+    def to_row(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["command"] = list(self.command)
+        row["env_keys"] = list(self.env_keys)
+        row["actor"] = dict(self.actor)
+        row["rusage"] = dict(self.rusage)
+        row["stop"] = dict(self.stop)
+        return row
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Task:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in row.items() if k in known}
+        values["command"] = tuple(values.get("command", ()))
+        values["env_keys"] = tuple(values.get("env_keys", ()))
+        return cls(**values)
+
+
+def _spawned(event: Event) -> Task:
+    monitor = event.get("monitor") or {}
+    return Task(
+        id=event.task,
+        command=tuple(str(a) for a in event.data["command"]),
+        cwd=event.data["cwd"],
+        pid=event.data["pid"],
+        pgid=event.data["pgid"],
+        start_ticks=event.data["start_ticks"],
+        boot_id=event.data["boot_id"],
+        log_path=event.data["log_path"],
+        started_ns=event.time_ns,
+        monitor_pid=int(monitor.get("pid", 0)),
+        monitor_start_ticks=int(monitor.get("start_ticks", 0)),
+        env_keys=tuple(str(k) for k in event.get("env_keys") or ()),
+        actor=dict(event.get("actor") or {}),
+        spawned_seq=event.seq,
+        last_seq=event.seq,
+    )
+
+
+def apply(task: Task | None, event: Event) -> Task | None:
+    """The next state of one task after `event` (None: the task is not in the view)."""
+    kind = event.type
+    if kind == SPAWNED:
+        return task if task is not None else _spawned(event)
+    if task is None:
+        return None
+    if kind in (SPAWN_FAILED, CLEANED):
+        return None
+    if kind == STOP_REQUESTED:
+        if not task.running:
+            return task
+        stop = {"signal": event.data["signal"], "force": event.data["force"],
+                "timeout": event.data["timeout"], "time_ns": event.time_ns,
+                "actor": dict(event.get("actor") or {})}
+        return replace(task, stop=stop, last_seq=event.seq)
+    if kind in (EXITED, KILLED):
+        # The monitor's exact record wins over an earlier reconciliation guess ("unknown"),
+        # but never over another exact record.
+        if task.status in (EXITED_STATUS, KILLED_STATUS):
+            return task
+        exited = kind == EXITED
+        return replace(
+            task,
+            status=EXITED_STATUS if exited else KILLED_STATUS,
+            exit_code=event.data["code"] if exited else None,
+            signal=None if exited else event.data["signal"],
+            finished_ns=event.data["end_ns"],
+            rusage=dict(event.get("rusage") or {}),
+            lost_reason=None,
+            last_seq=event.seq,
+        )
+    if kind == LOST:
+        if not task.running:
+            return task
+        return replace(task, status=UNKNOWN, lost_reason=event.data["reason"],
+                       finished_ns=event.time_ns, last_seq=event.seq)
+    return task  # a type this projection does not use
+
+
+def fold(tasks: dict[str, Task], event: Event | Corrupt) -> dict[str, Task]:
+    """Apply one event to the whole view (in place, and returned for reduce-style use)."""
+    if not isinstance(event, Event) or not event.known:
+        return tasks  # corrupt and unknown events are skipped, never fatal
+    new = apply(tasks.get(event.task), event)
+    if new is None:
+        tasks.pop(event.task, None)
+    else:
+        tasks[event.task] = new
+    return tasks
+
+
+def rebuild(events: Iterable[Event | Corrupt]) -> dict[str, Task]:
+    tasks: dict[str, Task] = {}
+    for event in events:
+        fold(tasks, event)
+    return tasks
