@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -40,6 +40,29 @@ class Ghost(click.Group):
 
             return getattr(importlib.import_module(module), attr)
         return super().get_command(ctx, name)
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        """Always exits: `Error: ...` on one stderr line for every failure, 130 on Ctrl+C."""
+        try:
+            code = super().main(args, prog_name or "ghost", complete_var,
+                                standalone_mode=False, **extra)
+        except GhostError as exc:
+            click.echo(f"Error: {exc.message}", err=True)
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            click.echo(f"Error: {exc.format_message()}", err=True)
+            sys.exit(2)
+        except click.ClickException as exc:
+            click.echo(f"Error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except (KeyboardInterrupt, click.Abort):
+            sys.exit(130)
+        except BrokenPipeError:
+            _quiet_stdout()
+            sys.exit(0)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(n, c.get_short_help_str(80)) for n, c in sorted(self.commands.items())]
@@ -233,21 +256,5 @@ def _quiet_stdout() -> None:
         pass
 
 
-def main(args: Sequence[str] | None = None, call: Callable[..., Any] = cli) -> None:
-    try:
-        code = call.main(args=args, prog_name="ghost", standalone_mode=False)
-    except GhostError as exc:
-        click.echo(f"Error: {exc.message}", err=True)
-        sys.exit(exc.exit_code)
-    except click.UsageError as exc:
-        click.echo(f"Error: {exc.format_message()}", err=True)
-        sys.exit(2)
-    except click.ClickException as exc:
-        click.echo(f"Error: {exc.format_message()}", err=True)
-        sys.exit(exc.exit_code)
-    except (KeyboardInterrupt, click.Abort):
-        sys.exit(130)
-    except BrokenPipeError:
-        _quiet_stdout()
-        sys.exit(0)
-    sys.exit(code if isinstance(code, int) else 0)
+def main(args: Sequence[str] | None = None) -> None:
+    cli.main(args=args, prog_name="ghost")
