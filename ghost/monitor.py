@@ -97,7 +97,7 @@ def _report(out: Any, result: dict[str, Any]) -> None:
         pass
 
 
-def _end_event(task: str, status: int, rusage: Any) -> ev.Event:
+def end_event(task: str, status: int, rusage: Any) -> ev.Event:
     usage = {"utime": round(rusage.ru_utime, 6), "stime": round(rusage.ru_stime, 6),
              "maxrss_kb": rusage.ru_maxrss}
     who = actor("monitor")
@@ -156,41 +156,89 @@ def start(spec: dict[str, Any], out: Any) -> int | None:
                               error=error, exit_code=exit_code, actor=spec["actor"]), 5)
         _report(out, {"ok": False, "exit_code": exit_code, "error": error})
         return None
-    _report(out, {"ok": True, "pid": pid, "task": task})
+    _report(out, {"ok": True, "pid": pid, "task": task, "started_ns": spawned.time_ns})
     return pid
 
 
-def wait_and_record(spec: dict[str, Any], pid: int) -> int:
-    while True:
+def record_end(spec: dict[str, Any], status: int, rusage: Any) -> None:
+    _append(spec, end_event(spec["task"], status, rusage), attempts=30)
+
+
+def exec_waiter(spec: dict[str, Any], pid: int) -> None:
+    """Replace this process by the lean waiter (ghost.waiter), which keeps `pid` as its child.
+
+    The monitor needed the store's modules to record the start; waiting needs almost nothing.
+    exec() sheds them (and, on the fork path, the whole CLI's memory) for the hours a task may
+    run; the waiter imports the store again only when the task has ended.
+    """
+    import lmdb
+    import msgpack
+
+    import ghost.waiter
+
+    # Only the directories our own modules came from: never the caller's cwd or script dir.
+    roots = list(dict.fromkeys(os.path.dirname(os.path.dirname(m.__file__ or ""))
+                               for m in (ghost.waiter, lmdb, msgpack)))
+    code = f"import sys; sys.path[:0] = {roots!r}; from ghost.waiter import main; main()"
+    args = [sys.executable, "-I", "-S", "-c", code, spec["task"], str(pid), spec["store"],
+            str(spec["map_floor"])]
+    try:
+        os.execv(sys.executable, args)
+    except OSError:
+        ghost.waiter.wait_and_record(spec, pid)  # cannot exec: wait here, just heavier
+        os._exit(0)
+
+
+def become(spec: dict[str, Any], out_fd: int) -> None:
+    """Run as the monitor in this (already detached) process; never returns."""
+    code = 1
+    try:
+        os.umask(0o077)
+        for name in ("SIGHUP", "SIGINT", "SIGPIPE", "SIGQUIT", "SIGTSTP"):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.close(null)
+        out = os.fdopen(out_fd, "w")
         try:
-            _, status, rusage = os.wait4(pid, 0)
-            break
-        except ChildProcessError:
-            return 1
-        except InterruptedError:
-            continue
-    _append(spec, _end_event(spec["task"], status, rusage), attempts=30)
-    return 0
+            pid = start(spec, out)
+        except Exception as exc:  # noqa: BLE001 - reported to `ghost run`, which prints it
+            _report(out, {"ok": False, "exit_code": 1, "error": f"monitor failed: {exc}"})
+            pid = None
+        if pid is not None:
+            exec_waiter(spec, pid)
+    finally:
+        os._exit(code)
+
+
+def fork(spec: dict[str, Any]) -> tuple[int, int]:
+    """Fork a detached monitor from this single-threaded process (no interpreter start-up).
+
+    Returns (pid of the short-lived intermediate to reap, fd to read the report from).
+    """
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read_fd)
+            os.setsid()
+            if os.fork() == 0:
+                become(spec, write_fd)
+        finally:
+            os._exit(0)
+    os.close(write_fd)
+    return pid, read_fd
 
 
 def main() -> int:
-    os.umask(0o077)
-    for name in ("SIGHUP", "SIGINT", "SIGPIPE"):
-        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    """`python -I -m ghost.monitor`: the spec arrives as JSON on stdin (see ghost.spawn)."""
     spec = json.loads(sys.stdin.buffer.read())
     # Detach: the intermediate exits at once (reaped by `ghost run`), the monitor carries on.
     if os.fork() > 0:
         os._exit(0)
-    out = os.fdopen(os.dup(1), "w")
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1):
-        os.dup2(null, fd)
-    try:
-        pid = start(spec, out)
-    except Exception as exc:  # noqa: BLE001 - reported to `ghost run`, which prints it
-        _report(out, {"ok": False, "exit_code": 1, "error": f"monitor failed: {exc}"})
-        return 1
-    return 1 if pid is None else wait_and_record(spec, pid)
+    become(spec, os.dup(1))
+    return 1
 
 
 if __name__ == "__main__":

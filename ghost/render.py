@@ -68,7 +68,8 @@ def started_block(started: Started) -> str:
 def started_json(started: Started) -> dict[str, Any]:
     return {"id": started.id, "pid": started.pid, "status": "running",
             "command": list(started.command), "cwd": started.cwd,
-            "log_path": started.log_path}
+            "started_at": rfc3339(started.started_ns or None), "finished_at": None,
+            "exit_code": None, "signal": None, "log_path": started.log_path}
 
 
 def status_word(observed: Observed) -> str:

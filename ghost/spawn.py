@@ -13,7 +13,7 @@ import shlex
 import stat
 import sys
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,7 @@ class Started:
     command: tuple[str, ...]
     cwd: str
     log_path: str
+    started_ns: int = 0  # the `spawned` event's time, as reported by the monitor
 
 
 def split_commands(args: Sequence[str]) -> list[list[str]]:
@@ -149,18 +150,51 @@ def start_one(command: Sequence[str], cwd: str, env_overrides: Mapping[str, str]
     spec = {"task": task, "command": list(command), "cwd": full_cwd, "env": env,
             "env_keys": sorted(env_overrides), "log_path": log, "store": paths.store_dir(base),
             "actor": actor(interface), "map_floor": paths.map_floor()}
-    result = _launch_monitor(spec)
+    result = _fork_monitor(spec) if _single_threaded() else _launch_monitor(spec)
     if not result.get("ok"):
         raise GhostError(str(result.get("error", "the task could not be started")),
                          int(result.get("exit_code", 1)))
-    return Started(task, int(result["pid"]), tuple(command), full_cwd, log)
+    return Started(task, int(result["pid"]), tuple(command), full_cwd, log,
+                   int(result.get("started_ns", 0)))
 
 
 def start(args: Sequence[str], cwd: str | None, env_pairs: Sequence[str],
-          interface: str = "cli") -> list[Started]:
-    """Start every command in `args` (see `split_commands`); stops at the first failure."""
-    env = parse_env(env_pairs)
-    return [start_one(cmd, cwd or os.getcwd(), env, interface) for cmd in split_commands(args)]
+          interface: str = "cli") -> Iterator[Started]:
+    """Start every command in `args` (see `split_commands`); stops at the first failure.
+
+    Yields each task as it starts, so the caller reports those that started before a later
+    one failed (they run; their ids must not be lost)."""
+    try:
+        env = parse_env(env_pairs)
+        commands = split_commands(args)
+    except GhostError as exc:
+        record_failure(str(uuid.uuid4()), list(args), os.path.abspath(cwd or os.getcwd()), exc,
+                       interface)
+        raise
+    for cmd in commands:
+        yield start_one(cmd, cwd or os.getcwd(), env, interface)
+
+
+def _single_threaded() -> bool:
+    """fork() without exec is only safe when no other thread may hold a lock."""
+    import threading
+
+    return threading.active_count() == 1 and hasattr(os, "fork")
+
+
+def _fork_monitor(spec: dict[str, Any]) -> dict[str, Any]:
+    """The fast path for the CLI: the monitor is a fork of this process, no new interpreter."""
+    from ghost import monitor
+
+    pid, read_fd = monitor.fork(spec)
+    try:
+        os.waitpid(pid, 0)  # the intermediate exits as soon as the monitor is forked
+        report = _read_line(read_fd, MONITOR_REPORT_TIMEOUT)
+    finally:
+        os.close(read_fd)
+    if not report:
+        raise GhostError("the task monitor died before it reported the start")
+    return json.loads(report)
 
 
 def _launch_monitor(spec: dict[str, Any]) -> dict[str, Any]:
