@@ -16,7 +16,6 @@ Only the store modules are imported (no click, tabulate or watchfiles).
 from __future__ import annotations
 
 import errno
-import json
 import os
 import signal
 import sys
@@ -26,6 +25,7 @@ from typing import Any
 from events import types as ev
 from events.store import Store, StoreError
 from ghost.actor import actor
+from ghost.faults import crash_point
 from ghost.proc import boot_id, signal_name, start_ticks
 from projections.checkpoint import VIEWS
 
@@ -89,9 +89,17 @@ def _append(spec: dict[str, Any], event: ev.Event, attempts: int = 1) -> None:
 
 
 def _report(out: Any, result: dict[str, Any]) -> None:
-    """Tell `ghost run` how the start went; if it is gone (killed), carry on regardless."""
+    """Tell `ghost run` how the start went, in one line: `ok PID` or `error CODE MESSAGE`.
+
+    If `ghost run` is gone (killed), carry on regardless: the task is recorded either way.
+    """
+    if result.get("ok"):
+        line = f"ok {result['pid']}"
+    else:
+        message = " ".join(str(result.get("error", "")).split())
+        line = f"error {result.get('exit_code', 1)} {message}"
     try:
-        out.write(json.dumps(result) + "\n")
+        out.write(line + "\n")
         out.close()
     except OSError:
         pass
@@ -128,6 +136,7 @@ def start(spec: dict[str, Any], out: Any) -> int | None:
         os.setpgid(pid, pid)
     except OSError:
         pass  # the child did it first
+    crash_point("monitor:before-spawned")
     me = start_ticks(os.getpid()) or 0
     spawned = ev.make(
         ev.SPAWNED, task, command=spec["command"], cwd=spec["cwd"], pid=pid, pgid=pid,
@@ -141,8 +150,10 @@ def start(spec: dict[str, Any], out: Any) -> int | None:
         os.waitpid(pid, 0)
         _report(out, {"ok": False, "exit_code": 1, "error": str(exc)})
         return None
+    crash_point("monitor:after-spawned")
     os.write(go_w, GO)
     os.close(go_w)
+    crash_point("monitor:after-go")
     failure = b""
     while chunk := os.read(err_r, 512):
         failure += chunk
@@ -161,6 +172,7 @@ def start(spec: dict[str, Any], out: Any) -> int | None:
 
 
 def record_end(spec: dict[str, Any], status: int, rusage: Any) -> None:
+    crash_point("monitor:before-end-record")
     _append(spec, end_event(spec["task"], status, rusage), attempts=30)
 
 
@@ -233,6 +245,8 @@ def fork(spec: dict[str, Any]) -> tuple[int, int]:
 
 def main() -> int:
     """`python -I -m ghost.monitor`: the spec arrives as JSON on stdin (see ghost.spawn)."""
+    import json
+
     spec = json.loads(sys.stdin.buffer.read())
     # Detach: the intermediate exits at once (reaped by `ghost run`), the monitor carries on.
     if os.fork() > 0:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 import time
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ghost.spawn import Started
-from ghost.tasks import Observed
-from projections.tasks import Task
+if TYPE_CHECKING:  # `ghost run` renders without loading the store's modules
+    from ghost.spawn import Started
+    from ghost.tasks import Observed
+    from projections.tasks import Task
 
 LIST_HEADERS = ("Task ID", "PID", "Status", "Started", "Command", "Directory")
 
@@ -19,6 +18,8 @@ LIST_HEADERS = ("Task ID", "PID", "Status", "Started", "Command", "Directory")
 def rfc3339(ns: int | None) -> str | None:
     if ns is None:
         return None
+    from datetime import UTC, datetime
+
     return datetime.fromtimestamp(ns / 1e9, tz=UTC).isoformat(timespec="milliseconds") \
         .replace("+00:00", "Z")
 
@@ -57,6 +58,8 @@ def task_json(task: Task, observed: Observed | None = None) -> dict[str, Any]:
 
 
 def dumps(data: Any) -> str:
+    import json
+
     return json.dumps(data, ensure_ascii=False)
 
 

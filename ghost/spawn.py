@@ -6,13 +6,11 @@ monitor and gets a precise message; every refusal is still recorded as `spawn_fa
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import shlex
 import stat
 import sys
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +18,7 @@ from typing import Any
 from ghost import paths
 from ghost.actor import actor
 from ghost.errors import CANNOT_EXECUTE, NOT_FOUND, USAGE, GhostError
+from ghost.faults import crash_point
 
 MONITOR_REPORT_TIMEOUT = 30.0
 MAX_ARG_STRLEN = 131072  # Linux: the longest single argument exec accepts
@@ -33,6 +32,15 @@ class Started:
     cwd: str
     log_path: str
     started_ns: int = 0  # the `spawned` event's time, as reported by the monitor
+
+
+def new_task_id() -> str:
+    """A random (version 4) UUID, formatted without importing `uuid` (5 ms: it loads platform)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def split_commands(args: Sequence[str]) -> list[list[str]]:
@@ -135,7 +143,7 @@ def record_failure(task: str, command: Sequence[str], cwd: str, error: GhostErro
 
 def start_one(command: Sequence[str], cwd: str, env_overrides: Mapping[str, str],
               interface: str = "cli") -> Started:
-    task = str(uuid.uuid4())
+    task = new_task_id()
     try:
         check_command(command)
         full_cwd = check_cwd(cwd)
@@ -150,6 +158,7 @@ def start_one(command: Sequence[str], cwd: str, env_overrides: Mapping[str, str]
     spec = {"task": task, "command": list(command), "cwd": full_cwd, "env": env,
             "env_keys": sorted(env_overrides), "log_path": log, "store": paths.store_dir(base),
             "actor": actor(interface), "map_floor": paths.map_floor()}
+    crash_point("run:before-monitor-start")
     result = _fork_monitor(spec) if _single_threaded() else _launch_monitor(spec)
     if not result.get("ok"):
         raise GhostError(str(result.get("error", "the task could not be started")),
@@ -168,7 +177,7 @@ def start(args: Sequence[str], cwd: str | None, env_pairs: Sequence[str],
         env = parse_env(env_pairs)
         commands = split_commands(args)
     except GhostError as exc:
-        record_failure(str(uuid.uuid4()), list(args), os.path.abspath(cwd or os.getcwd()), exc,
+        record_failure(new_task_id(), list(args), os.path.abspath(cwd or os.getcwd()), exc,
                        interface)
         raise
     for cmd in commands:
@@ -189,12 +198,22 @@ def _fork_monitor(spec: dict[str, Any]) -> dict[str, Any]:
     pid, read_fd = monitor.fork(spec)
     try:
         os.waitpid(pid, 0)  # the intermediate exits as soon as the monitor is forked
+        crash_point("run:after-monitor-start")
         report = _read_line(read_fd, MONITOR_REPORT_TIMEOUT)
     finally:
         os.close(read_fd)
-    if not report:
-        raise GhostError("the task monitor died before it reported the start")
-    return json.loads(report)
+    return parse_report(report)
+
+
+def parse_report(line: bytes) -> dict[str, Any]:
+    """The monitor's one-line report (see ghost.monitor._report)."""
+    word, _, rest = line.decode(errors="replace").partition(" ")
+    if word == "ok" and rest.isdigit():
+        return {"ok": True, "pid": int(rest)}
+    code, _, message = rest.partition(" ")
+    if word == "error" and code.isdigit():
+        return {"ok": False, "exit_code": int(code), "error": message}
+    raise GhostError("the task monitor died before it reported the start")
 
 
 def _launch_monitor(spec: dict[str, Any]) -> dict[str, Any]:
@@ -211,16 +230,17 @@ def _launch_monitor(spec: dict[str, Any]) -> dict[str, Any]:
     finally:
         os.close(spec_r)
         os.close(out_w)
+    import json
+
     try:
         with os.fdopen(spec_w, "wb") as f:
             f.write(json.dumps(spec).encode())
         os.waitpid(pid, 0)  # the intermediate process exits as soon as the monitor forks
+        crash_point("run:after-monitor-start")
         report = _read_line(out_r, MONITOR_REPORT_TIMEOUT)
     finally:
         os.close(out_r)
-    if not report:
-        raise GhostError("the task monitor died before it reported the start")
-    return json.loads(report)
+    return parse_report(report)
 
 
 def _monitor_env() -> dict[str, str]:
