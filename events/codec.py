@@ -52,7 +52,8 @@ def decode(seq: int, raw: bytes) -> Event | Corrupt:
     event_type, task, ts, version, data = (obj.get(k) for k in ("t", "k", "ts", "v", "d"))
     if not isinstance(event_type, str) or not isinstance(task, str):
         return Corrupt(seq, "type or task id missing", bytes(raw))
-    if not isinstance(ts, int) or not isinstance(version, int) or not isinstance(data, dict):
+    if type(ts) is not int or type(version) is not int or not isinstance(data, dict):
+        # exact int: msgpack never yields int subclasses except bool, and True is no timestamp
         return Corrupt(seq, "time, version or fields malformed", bytes(raw))
     if event_type not in SCHEMAS or version > SCHEMAS[event_type][0]:
         return Event(event_type, task, data, ts, version, seq, known=False)

@@ -107,9 +107,16 @@ def check_fields(event_type: str, data: Mapping[str, Any]) -> str | None:
         if name not in data:
             return f"{event_type}: missing field {name!r}"
         value = data[name]
-        if not isinstance(value, types) or (types == _INT and isinstance(value, bool)):
+        if not _fits(value, types):
             return f"{event_type}: field {name!r} has type {type(value).__name__}"
     for name, types in OPTIONAL_FIELDS.items():
-        if name in data and not isinstance(data[name], types):
+        if name in data and not _fits(data[name], types):
             return f"{event_type}: field {name!r} has type {type(data[name]).__name__}"
     return None
+
+
+def _fits(value: Any, types: tuple[type, ...]) -> bool:
+    # bool is a subclass of int, but True is not a pid, an exit code or a timeout.
+    if isinstance(value, bool):
+        return bool in types
+    return isinstance(value, types)
