@@ -29,6 +29,10 @@ LAZY: dict[str, tuple[str, str, str]] = {
 }
 
 
+class _PipeClosed(Exception):
+    """The reader of stdout went away (`ghost log ID | head -1`): a quiet success."""
+
+
 class Ghost(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *LAZY])
@@ -40,6 +44,14 @@ class Ghost(click.Group):
 
             return getattr(importlib.import_module(module), attr)
         return super().get_command(ctx, name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        # click turns EPIPE into a silent exit 1 before `main` below sees it; `ghost log | head`
+        # succeeded, so re-raise it as something click lets through.
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            raise _PipeClosed from exc
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,
@@ -59,7 +71,7 @@ class Ghost(click.Group):
             sys.exit(exc.exit_code)
         except (KeyboardInterrupt, click.Abort):
             sys.exit(130)
-        except BrokenPipeError:
+        except (BrokenPipeError, _PipeClosed):
             _quiet_stdout()
             sys.exit(0)
         sys.exit(code if isinstance(code, int) else 0)
