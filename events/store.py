@@ -29,10 +29,20 @@ from events.types import Corrupt, Event
 
 MAP_FLOOR = 1 << 30  # reserved address space; sparse on disk, ~4M events
 MAX_GROW_RETRIES = 8
+MAX_TASK_ID = 400  # bytes; index keys are task id + NUL + 8-byte seq, LMDB keys <= 511 bytes
 WAKE = "wake"
 DATA = "data.mdb"
 
 _SEQ = struct.Struct(">Q")
+
+
+# Stores open in this process: a fork of it must not open them again (py-lmdb refuses a second
+# open of an environment it believes is already open, and the fork inherited that belief).
+_open_paths: set[str] = set()
+
+
+def open_in_process() -> bool:
+    return bool(_open_paths)
 
 
 def seq_key(seq: int) -> bytes:
@@ -44,7 +54,10 @@ def key_seq(key: bytes) -> int:
 
 
 class StoreError(Exception):
-    """A store operation failed; `kind` is one of readonly, disk_full, map_full, unsafe, io."""
+    """A store operation failed.
+
+    `kind` is one of readonly, disk_full, map_full, unsafe, invalid, io.
+    """
 
     def __init__(self, message: str, kind: str = "io") -> None:
         super().__init__(message)
@@ -96,6 +109,7 @@ class Store:
         self.readonly = readonly
         self._env = env
         self._pid = os.getpid()
+        _open_paths.add(path)
         self._views = list(views)
         self._events = self._open_db(b"events")
         self._by_task = self._open_db(b"by_task")
@@ -132,6 +146,7 @@ class Store:
             self._wake_fd = None
         if os.getpid() == self._pid:
             self._env.close()
+        _open_paths.discard(self.path)
 
     def _ensure_store_id(self) -> None:
         if self.meta("store_id") is None:
@@ -304,10 +319,10 @@ class Store:
         for event in new:
             last += 1
             stamped = event.with_seq(last)
+            task_key = _task_key(stamped.task)
             if not txn.put(seq_key(last), codec.encode(stamped), db=self._events, append=True):
                 raise StoreError(f"sequence number {last} already taken; log left unchanged")
-            if len(stamped.task) < 400:
-                txn.put(stamped.task.encode() + b"\0" + seq_key(last), b"", db=self._by_task)
+            txn.put(task_key + b"\0" + seq_key(last), b"", db=self._by_task)
             for view in self._views:
                 view.apply(views[view.name], stamped)
             done.append(stamped)
@@ -349,6 +364,15 @@ class Store:
 
     def readers(self) -> str:
         return self._env.readers()
+
+
+def _task_key(task: str) -> bytes:
+    """The task id as an index key prefix; ids that would break the index are refused."""
+    key = task.encode()
+    if len(key) > MAX_TASK_ID or b"\0" in key:
+        raise StoreError(f"task id {task[:40]!r} cannot be stored: it holds a NUL byte or is "
+                         f"longer than {MAX_TASK_ID} bytes", "invalid")
+    return key
 
 
 def _check_dir(path: str, create: bool) -> None:

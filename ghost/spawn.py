@@ -185,10 +185,13 @@ def start(args: Sequence[str], cwd: str | None, env_pairs: Sequence[str],
 
 
 def _single_threaded() -> bool:
-    """fork() without exec is only safe when no other thread may hold a lock."""
+    """fork() without exec is only safe when no other thread may hold a lock, and when this
+    process has no store open (the forked monitor opens its own)."""
     import threading
 
-    return threading.active_count() == 1 and hasattr(os, "fork")
+    from events.store import open_in_process
+
+    return threading.active_count() == 1 and hasattr(os, "fork") and not open_in_process()
 
 
 def _fork_monitor(spec: dict[str, Any]) -> dict[str, Any]:
