@@ -1,0 +1,285 @@
+"""What the MCP tools do: plain functions over ghost's core that return JSON-ready data.
+
+Nothing here knows about the protocol (ghost.mcp_server registers these and turns GhostError
+into an `isError` result). The results are the CLI's `--json` shapes (ghost.render), described
+by TypedDicts so the server can publish an output schema. Everything an agent reads back is
+bounded: logs by bytes, lists and histories by count.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from typing import Annotated, Any, Literal, NotRequired
+
+from pydantic import Field
+from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
+
+from ghost import render
+from ghost.errors import USAGE, GhostError
+
+# -- results -------------------------------------------------------------------------------
+
+
+class TaskInfo(TypedDict):
+    """One task, as `ghost status --json` prints it."""
+
+    id: str
+    pid: int
+    status: Literal["running", "exited", "killed", "unknown"]
+    command: list[str]
+    cwd: str
+    started_at: str | None
+    finished_at: str | None
+    exit_code: int | None
+    signal: str | None
+    log_path: str
+    reason: NotRequired[str]
+    rusage: NotRequired[dict[str, Any]]
+    unmonitored: NotRequired[bool]
+    group_processes: NotRequired[int]
+
+
+class StartedInfo(TypedDict):
+    """A task that has just started, as `ghost run --json` prints it."""
+
+    id: str
+    pid: int
+    status: Literal["running"]
+    command: list[str]
+    cwd: str
+    log_path: str
+    started_at: NotRequired[str | None]
+    finished_at: NotRequired[str | None]
+    exit_code: NotRequired[int | None]
+    signal: NotRequired[str | None]
+
+
+class TaskList(TypedDict):
+    tasks: list[TaskInfo]
+    total: int  # how many tasks matched; more than len(tasks) when `limit` cut the list
+
+
+class StopResult(TypedDict):
+    task: TaskInfo
+    summary: str  # e.g. "killed by SIGTERM", "exited with code 0"
+
+
+class LogResult(TypedDict):
+    id: str
+    log_path: str
+    text: str  # invalid UTF-8 replaced by U+FFFD
+    truncated: bool  # earlier output exists that is not in `text`
+    start: int  # byte offset in the log where `text` starts
+    end: int  # byte offset where it ends (the log's size when read)
+    running: bool  # the task may still write more
+
+
+class WaitOutcome(TypedDict):
+    task: TaskInfo
+    ended: bool
+    timed_out: bool
+
+
+class History(TypedDict):
+    events: list[dict[str, Any]]
+    truncated: bool  # older matching events exist that are not in `events`
+
+
+# -- parameters ----------------------------------------------------------------------------
+
+TaskId = Annotated[str, Field(description="A task id, or a unique prefix of at least 4 "
+                                          "characters (see ghost_list).")]
+StatusFilter = Literal["all", "running", "exited", "killed", "unknown"]
+
+MAX_LOG_BYTES = 1 << 20
+MAX_WAIT = 3600.0
+
+
+def _task(task: Any, observed: Any = None) -> TaskInfo:
+    return render.task_json(task, observed)  # type: ignore[return-value]
+
+
+# -- tools ---------------------------------------------------------------------------------
+
+def ghost_run(
+    command: Annotated[str, Field(description="The program to run, e.g. 'npm'. With no "
+                                              "`args`, a command line containing spaces is "
+                                              "split like a shell would ('npm run dev'), but "
+                                              "no shell runs: use 'sh -c' for pipes.")],
+    args: Annotated[list[str] | None, Field(description="Arguments, passed as they are.")]
+    = None,
+    cwd: Annotated[str | None, Field(description="Working directory (default: the "
+                                                 "server's).")] = None,
+    env: Annotated[dict[str, str] | None, Field(description="Extra environment variables; "
+                                                            "the server's environment is "
+                                                            "inherited.")] = None,
+) -> StartedInfo:
+    """Start a command in the background (arbitrary command execution) and return at once.
+
+    The task keeps running after this server exits. Its output goes to its log file: read it
+    with ghost_log, see how it ended with ghost_status or ghost_wait, end it with ghost_stop.
+    """
+    from ghost.spawn import start_one
+
+    argv = [command, *(args or [])]
+    if not args and " " in command.strip():
+        try:
+            argv = shlex.split(command)
+        except ValueError as exc:
+            raise GhostError(f"cannot parse command {command!r}: {exc}", USAGE) from None
+    for key in env or {}:
+        if not key or "=" in key or "\0" in key:
+            raise GhostError(f"invalid environment variable name {key!r}", USAGE)
+        if "\0" in (env or {})[key]:
+            raise GhostError(f"environment variable {key} contains a NUL byte", USAGE)
+    started = start_one(argv, cwd or os.getcwd(), env or {}, interface="mcp")
+    data = render.started_json(started)
+    if data.get("started_at") is None:
+        data["started_at"] = render.rfc3339(_spawned_ns(started.id))
+    return data  # type: ignore[return-value]
+
+
+def _spawned_ns(task_id: str) -> int | None:
+    """When the task started, from its `spawned` event (the threaded start path does not
+    report it)."""
+    from events.types import SPAWNED, Event
+    from ghost.state import open_store
+
+    store = open_store(write=False)
+    for event in store.task_events(task_id) if store else ():
+        if isinstance(event, Event) and event.type == SPAWNED:
+            return event.time_ns
+    return None
+
+
+def ghost_list(
+    status: Annotated[StatusFilter, Field(description="Only tasks with this status.")] = "all",
+    limit: Annotated[int, Field(ge=1, le=10000, description="At most this many tasks, "
+                                                            "newest first.")] = 100,
+) -> TaskList:
+    """List tasks, newest first, with how each one ended (exit code or signal)."""
+    from ghost.views import listing
+
+    tasks = listing(status)
+    return {"tasks": [_task(t) for t in tasks[:limit]], "total": len(tasks)}
+
+
+def ghost_status(id: TaskId) -> TaskInfo:
+    """One task: command, directory, times, pid, and how it ended (exit code or signal)."""
+    from ghost.views import status
+
+    observed = status(id)
+    return _task(observed.task, observed)
+
+
+def ghost_stop(
+    id: TaskId,
+    force: Annotated[bool, Field(description="SIGKILL at once instead of SIGTERM.")] = False,
+    timeout: Annotated[float, Field(ge=0, le=MAX_WAIT, description="Seconds to wait after "
+                                                                   "SIGTERM before "
+                                                                   "SIGKILL.")] = 10.0,
+) -> StopResult:
+    """Stop a running task's whole process group (SIGTERM, then SIGKILL after `timeout`).
+
+    Returns once the end is recorded, with the exit code or the signal that ended it.
+    """
+    from ghost.control import describe_end, stop
+
+    task = stop(id, force=force, timeout=timeout, interface="mcp")
+    return {"task": _task(task), "summary": describe_end(task)}
+
+
+def ghost_log(
+    id: TaskId,
+    tail: Annotated[int | None, Field(ge=0, description="Only the last N lines (null: no "
+                                                        "line limit).")] = 200,
+    max_bytes: Annotated[int, Field(ge=1, le=MAX_LOG_BYTES, description="At most this many "
+                                                                        "bytes, from the "
+                                                                        "end.")] = 65536,
+) -> LogResult:
+    """The end of a task's output (stdout and stderr together), bounded by lines and bytes."""
+    from ghost.logs import open_log
+    from ghost.views import status
+
+    task = status(id).task
+    fd = open_log(task.log_path)
+    try:
+        start, end, data = read_tail(fd, tail, max_bytes)
+    finally:
+        os.close(fd)
+    text = data.decode("utf-8", errors="replace")
+    shortened = False
+    encoded = text.encode("utf-8")
+    if len(encoded) > max_bytes:  # each replaced byte grew to 3: keep the bound in UTF-8 too
+        text = encoded[-max_bytes:].decode("utf-8", errors="ignore")
+        shortened = True
+    return {"id": task.id, "log_path": task.log_path, "text": text,
+            "truncated": start > 0 or shortened, "start": start, "end": end,
+            "running": task.running}
+
+
+def read_tail(fd: int, lines: int | None, max_bytes: int) -> tuple[int, int, bytes]:
+    """(start, end, bytes) of the last `lines` lines, at most `max_bytes`, read in one pread.
+
+    Unlike a plain tail, this never scans further back than `max_bytes`, so a multi-gigabyte
+    log (or one long line) costs one bounded read. A start cut inside a UTF-8 character is
+    moved to the next character.
+    """
+    end = os.fstat(fd).st_size
+    start = max(0, end - max_bytes)
+    data = os.pread(fd, end - start, start)
+    end = start + len(data)
+    if lines is not None:
+        cut = _last_lines(data, lines)
+        if cut is not None:
+            start, data = start + cut, data[cut:]
+    skip = 0
+    while start > 0 and skip < min(3, len(data)) and 0x80 <= data[skip] < 0xC0:
+        skip += 1
+    return start + skip, end, data[skip:]
+
+
+def _last_lines(data: bytes, lines: int) -> int | None:
+    """Offset in `data` where its last `lines` lines start; None when it has fewer."""
+    if lines == 0:
+        return len(data)
+    wanted = lines + (1 if data.endswith(b"\n") else 0)
+    idx = len(data)
+    while wanted:
+        idx = data.rfind(b"\n", 0, idx)
+        if idx < 0:
+            return None
+        wanted -= 1
+    return idx + 1
+
+
+def ghost_wait(
+    id: TaskId,
+    timeout: Annotated[float, Field(ge=0, le=MAX_WAIT, description="Give up after this many "
+                                                                   "seconds.")] = 60.0,
+) -> WaitOutcome:
+    """Wait until a task ends or `timeout` passes; says which, with the exit code or signal."""
+    from ghost.live import wait_for_end
+
+    result = wait_for_end([id], timeout)
+    task = result.tasks[0]
+    return {"task": _task(task), "ended": not task.running, "timed_out": result.timed_out}
+
+
+def ghost_history(
+    id: Annotated[str | None, Field(description="Only this task (id or unique prefix), "
+                                                "including cleaned tasks and tasks that "
+                                                "failed to start.")] = None,
+    since: Annotated[str | None, Field(description="Only events at or after this time: ISO "
+                                                   "8601, a date, or relative like '2h', "
+                                                   "'30m ago', 'yesterday'.")] = None,
+    limit: Annotated[int, Field(ge=1, le=10000, description="At most this many events (the "
+                                                            "most recent).")] = 200,
+) -> History:
+    """The audit trail, oldest first: who started or stopped what (actor: user and interface),
+    and exactly how each task ended. Environment variable values are never included."""
+    from ghost.mcp_history import history
+
+    events, truncated = history(id, since, limit)
+    return {"events": events, "truncated": truncated}
