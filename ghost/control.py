@@ -159,7 +159,7 @@ def cleanup(days: float = 30, everything: bool = False, status: str = "all",
     if status not in (*STATUSES, "all") or status == RUNNING:
         raise GhostError(f"invalid --status {status!r} for cleanup: choose exited, killed, "
                          "unknown or all", USAGE)
-    store = open_store(write=not dry_run)
+    store = open_store(write=False)  # with nothing to clean, create nothing
     cutoff = time.time_ns() - int(days * 86400e9)
     chosen = [t for t in load(store).values()
               if not t.running and (status == "all" or t.status == status)
@@ -167,6 +167,7 @@ def cleanup(days: float = 30, everything: bool = False, status: str = "all",
     chosen.sort(key=lambda t: t.spawned_seq)
     if dry_run or not chosen:
         return Cleanup(chosen, dry_run)
+    store = open_store(write=True)
     assert store is not None
     who = actor(interface)
     logs = paths.logs_dir()
