@@ -76,7 +76,11 @@ def serve() -> None:
     assert base is not None
     _log_to_file(paths.logs_dir(base))
     # Opened once here, before worker threads could race to open the environment twice.
-    store = open_store(write=True)
+    try:
+        store = open_store(write=True)
+    except GhostError as exc:  # a read-only store still serves list, status, log, history
+        log.warning("%s; serving read-only", exc.message)
+        store = open_store(write=False)
     log.info("ghost mcp %s started: pid %d, data dir %s, store %s", _version(), os.getpid(),
              base, store.store_id if store else "-")
     server = build_server()
