@@ -113,16 +113,19 @@ def build_server() -> Any:
         (t.ghost_history, "Audit trail of tasks", read_only),
     ]
     for fn, title, hints in tools:
-        server.add_tool(guarded(fn), title=title, annotations=hints)
+        server.add_tool(guarded(fn, blocking=fn in (t.ghost_stop, t.ghost_wait)),
+                        title=title, annotations=hints)
     return server
 
 
-def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+def guarded(fn: Callable[..., Any], blocking: bool = False) -> Callable[..., Any]:
     """Run a tool in a worker thread; a GhostError becomes the one-line error the agent sees.
 
     The SDK reports a ToolError as a result with isError: true and logs it; any other
     exception is reported without details and logged with its traceback. The thread is
-    abandoned if the call is cancelled (the task itself is not affected).
+    abandoned if the call is cancelled (the task itself is not affected). Calls that block for
+    seconds (stop, wait) draw on their own pool of threads, so any number of them in flight
+    never delays a quick call such as ghost_list.
     """
     import anyio.to_thread
     from mcp.server.mcpserver.exceptions import ToolError
@@ -130,9 +133,10 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     async def call(**kwargs: Any) -> Any:
         started = time.monotonic()
+        limiter = _blocking_pool() if blocking else None
         try:
             result = await anyio.to_thread.run_sync(functools.partial(fn, **kwargs),
-                                                    abandon_on_cancel=True)
+                                                    abandon_on_cancel=True, limiter=limiter)
         except GhostError as exc:
             log.info("%s failed in %.0f ms: %s", fn.__name__,
                      (time.monotonic() - started) * 1000, exc.message)
@@ -141,6 +145,19 @@ def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
         return result
 
     return call
+
+
+_pools: dict[str, Any] = {}
+BLOCKING_THREADS = 100
+
+
+def _blocking_pool() -> Any:
+    """Created on first use: an anyio limiter belongs to the running event loop."""
+    import anyio
+
+    if "blocking" not in _pools:
+        _pools["blocking"] = anyio.CapacityLimiter(BLOCKING_THREADS)
+    return _pools["blocking"]
 
 
 def agent_message(exc: GhostError) -> str:

@@ -175,7 +175,21 @@ def test_stop_records_the_end_and_wait_times_out(env):
         assert waited == {**waited, "ended": False, "timed_out": True}
         assert waited["task"]["status"] == "running"
 
-        stopped = await ok(client, "ghost_stop", id=task_id)
+        # A long wait in flight blocks nothing: list and stop answer, and the wait wakes up
+        # with the end the stop recorded.
+        waits: list[dict[str, Any]] = []
+
+        async def wait_long() -> None:
+            waits.append(await ok(client, "ghost_wait", id=task_id, timeout=120))
+
+        async with anyio.create_task_group() as group:
+            for _ in range(3):
+                group.start_soon(wait_long)
+            await anyio.sleep(0.2)
+            assert (await ok(client, "ghost_list", status="running"))["total"] == 1
+            stopped = await ok(client, "ghost_stop", id=task_id)
+        assert [w["ended"] for w in waits] == [True] * 3
+        assert {w["task"]["signal"] for w in waits} == {"SIGTERM"}
         assert stopped["summary"] == "killed by SIGTERM"
         assert stopped["task"]["status"] == "killed" and stopped["task"]["signal"] == "SIGTERM"
 
