@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import lmdb
 
 from events import codec
-from events.types import Corrupt, Event
+from events.types import SCHEMAS, Corrupt, Event, check_fields
 
 MAP_FLOOR = 1 << 30  # reserved address space; sparse on disk, ~4M events
 MAX_GROW_RETRIES = 8
@@ -320,11 +320,13 @@ class Store:
             last += 1
             stamped = event.with_seq(last)
             task_key = _task_key(stamped.task)
+            readable = _readable(stamped)
             if not txn.put(seq_key(last), codec.encode(stamped), db=self._events, append=True):
                 raise StoreError(f"sequence number {last} already taken; log left unchanged")
             txn.put(task_key + b"\0" + seq_key(last), b"", db=self._by_task)
-            for view in self._views:
-                view.apply(views[view.name], stamped)
+            if readable:  # views see exactly what a reader's fold would see
+                for view in self._views:
+                    view.apply(views[view.name], stamped)
             done.append(stamped)
         for view in self._views:
             state = {"version": view.version, "applied": last}
@@ -366,12 +368,32 @@ class Store:
         return self._env.readers()
 
 
+def _readable(event: Event) -> bool:
+    """Whether readers will decode `event` as a known event (False: opaque, from a newer ghost).
+
+    Refuses what they would report as corrupt, so ghost never writes an event it cannot read.
+    """
+    if not isinstance(event.type, str) or not isinstance(event.task, str) \
+            or type(event.time_ns) is not int or type(event.v) is not int:
+        raise StoreError(f"refusing to append a malformed event: {event!r:.200}", "invalid")
+    schema = SCHEMAS.get(event.type)
+    if schema is None or event.v > schema[0]:
+        return False
+    if event.v < schema[0]:
+        problem = f"{event.type} v{event.v} is older than the current v{schema[0]}"
+    else:
+        problem = check_fields(event.type, event.data)
+    if problem:
+        raise StoreError(f"refusing to append a malformed event: {problem}", "invalid")
+    return True
+
+
 def _task_key(task: str) -> bytes:
     """The task id as an index key prefix; ids that would break the index are refused."""
     key = task.encode()
-    if len(key) > MAX_TASK_ID or b"\0" in key:
-        raise StoreError(f"task id {task[:40]!r} cannot be stored: it holds a NUL byte or is "
-                         f"longer than {MAX_TASK_ID} bytes", "invalid")
+    if not key or len(key) > MAX_TASK_ID or b"\0" in key:
+        raise StoreError(f"task id {task[:40]!r} cannot be stored: it is empty, holds a NUL "
+                         f"byte or is longer than {MAX_TASK_ID} bytes", "invalid")
     return key
 
 
