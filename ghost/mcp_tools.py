@@ -120,24 +120,38 @@ def ghost_run(
     The task keeps running after this server exits. Its output goes to its log file: read it
     with ghost_log, see how it ended with ghost_status or ghost_wait, end it with ghost_stop.
     """
-    from ghost.spawn import start_one
+    from ghost.spawn import new_task_id, record_failure, start_one
 
+    workdir = cwd or os.getcwd()
     argv = [command, *(args or [])]
-    if not args and " " in command.strip():
-        try:
-            argv = shlex.split(command)
-        except ValueError as exc:
-            raise GhostError(f"cannot parse command {command!r}: {exc}", USAGE) from None
-    for key in env or {}:
-        if not key or "=" in key or "\0" in key:
-            raise GhostError(f"invalid environment variable name {key!r}", USAGE)
-        if "\0" in (env or {})[key]:
-            raise GhostError(f"environment variable {key} contains a NUL byte", USAGE)
-    started = start_one(argv, cwd or os.getcwd(), env or {}, interface="mcp")
+    try:
+        if not args and " " in command.strip() and \
+                not os.path.isfile(os.path.join(workdir, command)):
+            argv = _split(command)
+        _check_env(env or {})
+    except GhostError as exc:  # refused like any other start: on record as spawn_failed
+        record_failure(new_task_id(), argv, os.path.abspath(workdir), exc, "mcp")
+        raise
+    started = start_one(argv, workdir, env or {}, interface="mcp")
     data = render.started_json(started)
     if data.get("started_at") is None:
         data["started_at"] = render.rfc3339(_spawned_ns(started.id))
     return data  # type: ignore[return-value]
+
+
+def _split(line: str) -> list[str]:
+    try:
+        return shlex.split(line)
+    except ValueError as exc:
+        raise GhostError(f"cannot parse command {line!r}: {exc}", USAGE) from None
+
+
+def _check_env(env: dict[str, str]) -> None:
+    for key, value in env.items():
+        if not key or "=" in key or "\0" in key:
+            raise GhostError(f"invalid environment variable name {key!r}", USAGE)
+        if "\0" in value:
+            raise GhostError(f"environment variable {key} contains a NUL byte", USAGE)
 
 
 def _spawned_ns(task_id: str) -> int | None:

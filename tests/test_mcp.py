@@ -165,6 +165,12 @@ def test_log_of_binary_output_stays_within_max_bytes(env):
         assert log["truncated"] is True and 0 < len(log["text"].encode()) <= 999
         assert set(log["text"]) == {"\ufffd"}
 
+        # A whole command line in `command` is split like a shell would (no shell runs).
+        started = await ok(client, "ghost_run", command="echo 'two  words' three")
+        assert started["command"] == ["echo", "two  words", "three"]
+        await ok(client, "ghost_wait", id=started["id"], timeout=30)
+        assert (await ok(client, "ghost_log", id=started["id"]))["text"] == "two  words three\n"
+
     serve(env, body)
 
 
@@ -247,6 +253,8 @@ def test_errors_are_tool_results_and_the_server_keeps_serving(env, data_dir, tmp
         assert "command not found: ghost-no-such-command-xyz" in text
         text = await error(client, "ghost_run", command="true", cwd=str(tmp_path / "missing"))
         assert f"working directory {tmp_path / 'missing'} does not exist" in text
+        text = await error(client, "ghost_run", command="true", env={"A=B": "x"})
+        assert "invalid environment variable name 'A=B'" in text
         text = await error(client, "ghost_stop", id="abcd1111")
         assert "is not running (exited with code 0)" in text
         assert await error(client, "ghost_list", status="sleeping")
@@ -257,7 +265,7 @@ def test_errors_are_tool_results_and_the_server_keeps_serving(env, data_dir, tmp
         listed = await ok(client, "ghost_list")
         assert listed["total"] == 2
         kinds = [e["type"] for e in (await ok(client, "ghost_history"))["events"]]
-        assert kinds.count("spawn_failed") == 2
+        assert kinds.count("spawn_failed") == 3
 
     serve(env, body)
 
