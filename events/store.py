@@ -34,6 +34,7 @@ WAKE = "wake"
 DATA = "data.mdb"
 
 _SEQ = struct.Struct(">Q")
+_DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EIO)
 
 
 # Stores open in this process: a fork of it must not open them again (py-lmdb refuses a second
@@ -297,6 +298,12 @@ class Store:
                 txn.abort()
                 raise StoreError(f"the event store in {self.path} is read-only",
                                  "readonly") from exc
+            except lmdb.Error as exc:
+                txn.abort()
+                # LMDB reports a short write (a disk filling up mid-commit) as EIO.
+                full = any(os.strerror(code) in str(exc) for code in _DISK_FULL_ERRNOS)
+                raise StoreError(f"cannot write the event store in {self.path}: {exc}",
+                                 "disk_full" if full else "io") from exc
             except BaseException:
                 txn.abort()
                 raise
