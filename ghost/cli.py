@@ -22,8 +22,8 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 # command name -> (module, attribute, one-line help shown in `ghost --help`)
 LAZY: dict[str, tuple[str, str, str]] = {
     "wait": ("ghost.live", "wait_command", "Wait for tasks to end; exit with their exit code."),
-    "history": ("ghost.audit", "history_command", "Show the audit trail of tasks."),
-    "events": ("ghost.audit", "events_command", "Stream raw events for other tools."),
+    "history": ("ghost.cli_audit", "history_command", "Show the audit trail of tasks."),
+    "events": ("ghost.cli_audit", "events_command", "Stream raw events for other tools."),
     "doctor": ("ghost.doctor", "doctor_command", "Verify the event log and the views."),
     "mcp": ("ghost.mcp_server", "mcp_command", "Serve ghost to AI assistants over MCP."),
 }
