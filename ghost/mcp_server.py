@@ -50,12 +50,19 @@ def mcp_command() -> None:
     Diagnostics go to <data dir>/logs/mcp.log. Closing stdin stops the server; tasks it started
     keep running.
     """
-    serve()
-    # An abandoned call (a client that went away during a long ghost_wait) may still block a
-    # worker thread; the interpreter would wait for it at exit. Everything is recorded and
-    # flushed by now, so leave at once.
+    try:
+        serve()
+    except KeyboardInterrupt:
+        _leave(130)
+    _leave(0)
+
+
+def _leave(status: int) -> None:
+    """Exit now: an abandoned call (a client that went away during a long ghost_wait) may
+    still block a worker thread, which the interpreter would wait for at exit. Every event is
+    already durable; only the log needs flushing."""
     logging.shutdown()
-    os._exit(0)
+    os._exit(status)
 
 
 def serve() -> None:
@@ -86,7 +93,17 @@ def serve() -> None:
     server = build_server()
     try:
         server.run("stdio")
-    except BaseException:
+    except KeyboardInterrupt:
+        log.info("interrupted: server exits; tasks keep running")
+        raise
+    except BaseExceptionGroup as group:
+        _, rest = group.split((BrokenPipeError, ConnectionResetError))
+        if rest is not None:
+            log.exception("server stopped by an error")
+            raise
+        log.info("the client closed its end of stdout: server exits; tasks keep running")
+        return
+    except Exception:
         log.exception("server stopped by an error")
         raise
     log.info("stdin closed: server exits; tasks keep running")

@@ -17,7 +17,7 @@ from typing import Any
 
 import anyio
 import pytest
-from support import GHOST, ghost, pid_alive, status_json
+from support import GHOST, ghost, pid_alive, status_json, wait_for
 
 pytest.importorskip("mcp.server.mcpserver")
 
@@ -403,6 +403,37 @@ def test_closing_stdin_ends_the_server_and_tasks_keep_running(env, data_dir):
     with open(log, encoding="utf-8") as f:
         text = f.read()
     assert "started" in text and "ghost_run done" in text and "stdin closed" in text
+
+
+def test_a_client_that_stops_reading_ends_the_server_quietly(env, data_dir):
+    server = RawServer(env)
+    try:
+        assert server.proc.stdout is not None and server.proc.stdin is not None
+        server.proc.stdout.close()
+        server.send({"jsonrpc": "2.0", "id": 99, "method": "tools/call",
+                     "params": {"name": "ghost_list", "arguments": {}}})
+
+        def exited() -> bool:
+            # The server's stdin reader wakes up only for a new line: keep feeding harmless
+            # notifications (stdin stays open) until the broken pipe has ended the server.
+            if server.proc.poll() is None:
+                try:
+                    server.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+                except BrokenPipeError:
+                    pass
+            return server.proc.poll() is not None
+
+        wait_for(exited, 20, interval=0.05, message="the server to end on the closed pipe")
+        assert server.proc.returncode == 0
+        assert _logged(data_dir, "client closed its end of stdout")
+        assert server.proc.stderr is not None and server.proc.stderr.read() == b""
+    finally:
+        server.kill()
+
+
+def _logged(data_dir: str, text: str) -> bool:
+    with open(os.path.join(data_dir, "logs", "mcp.log"), encoding="utf-8") as f:
+        return text in f.read()
 
 
 def test_without_the_sdk_it_says_what_to_install(env):
