@@ -119,7 +119,7 @@ def _check_index(store: Store, by_task: dict[str, list[int]], corrupt: set[int],
                 f"the index of task {task} lists seqs {_short(listed)}, the log has "
                 f"{_short(seqs)}")
     for task in store.task_ids("", limit=1 << 62):
-        if task not in by_task and not all(e.seq in corrupt for e in store.task_events(task)):
+        if task not in by_task and not any(e.seq in corrupt for e in store.task_events(task)):
             report.index_problems.append(f"the index lists task {task}, which has no events")
 
 

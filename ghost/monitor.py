@@ -148,7 +148,13 @@ def start(spec: dict[str, Any], out: Any) -> int | None:
     except StoreError as exc:
         os.close(go_w)  # the child sees EOF and quits without running anything
         os.waitpid(pid, 0)
-        _report(out, {"ok": False, "exit_code": 1, "error": str(exc)})
+        try:
+            os.unlink(spec["log_path"])  # nothing ran, nothing is recorded: leave no trace
+        except OSError:
+            pass
+        # Exit like a write failing in the CLI would: 74 disk full, 75 map full, 77 unsafe.
+        code = {"disk_full": 74, "map_full": 75, "unsafe": 77}.get(exc.kind, 1)
+        _report(out, {"ok": False, "exit_code": code, "error": str(exc)})
         return None
     crash_point("monitor:after-spawned")
     os.write(go_w, GO)
