@@ -1,9 +1,10 @@
-"""Event records for the `ghost_history` MCP tool, read straight from the event log.
+"""Event records for the `ghost_history` MCP tool, in the shape of `ghost events` lines.
 
-One task's events come through the per-task index; the whole log is read backwards from its
-end in chunks, so the most recent `limit` events cost a few short reads however long the log.
-Records have the shape of `ghost events` lines: seq, time, time_ns, type, task, v and the
-event's own fields, never an `env` mapping (only env_keys); undecodable entries appear as
+One task's events come from ghost.audit.history (the per-task index; cleaned tasks and failed
+starts included). For all tasks the log is read backwards from its end in chunks, so the most
+recent `limit` events cost a few short reads however long the log is (audit.history would scan
+it all). Records are ghost.audit.record's: seq, time, time_ns, type, task, v, store and the
+event's own fields, never an `env` mapping; undecodable entries appear as
 {"seq", "type": "corrupt", "reason"} so a reader sees no gap.
 """
 
@@ -15,10 +16,8 @@ from typing import Any
 
 from events.store import Store
 from events.types import Corrupt, Event
-from ghost.errors import TaskNotFound
-from ghost.render import rfc3339
+from ghost import audit
 from ghost.state import open_store, store_errors
-from ghost.tasks import resolve
 from ghost.timeparse import parse_time
 
 CHUNK = 2000
@@ -28,18 +27,19 @@ def history(ident: str | None, since: str | None, limit: int) -> tuple[list[dict
                                                                         bool]:
     """The last `limit` events (of one task, or all) at or after `since`; and whether older
     matching events were left out."""
-    since_ns = parse_time(since) if since else None
-    store = open_store(write=False)
-    if store is None:
-        if ident is not None:
-            raise TaskNotFound(ident)
-        return [], False
-    with store_errors():
-        if ident is not None:
-            chosen = _keep(store.task_events(resolve(store, ident)), since_ns)
-        else:
-            chosen = _recent(store, since_ns, limit)
-    return [record(e) for e in chosen[-limit:]], len(chosen) > limit
+    if ident is not None:
+        found = audit.history(ident, since)
+        chosen = [entry.item for entry in found.entries]
+        store_id = found.store_id
+    else:
+        store = open_store(write=False)
+        if store is None:
+            return [], False
+        with store_errors():
+            chosen = _recent(store, parse_time(since) if since else None, limit)
+            store_id = store.store_id
+    return ([_jsonable(audit.record(e, store_id)) for e in chosen[-limit:]],
+            len(chosen) > limit)
 
 
 def _keep(events: Iterable[Event | Corrupt], since_ns: int | None) -> list[Event | Corrupt]:
@@ -63,26 +63,15 @@ def _recent(store: Store, since_ns: int | None, limit: int) -> list[Event | Corr
     return picked
 
 
-def record(event: Event | Corrupt) -> dict[str, Any]:
-    if isinstance(event, Corrupt):
-        return {"seq": event.seq, "type": "corrupt", "reason": event.reason}
-    out: dict[str, Any] = {"seq": event.seq, "time": rfc3339(event.time_ns),
-                           "time_ns": event.time_ns, "type": event.type, "task": event.task,
-                           "v": event.v}
-    for key, value in event.data.items():
-        if key != "env" and key not in out:  # env values may hold secrets: never exported
-            out[key] = _jsonable(value)
-    if not event.known:
-        out["known"] = False
-    return out
-
-
 def _jsonable(value: Any) -> Any:
-    """msgpack can hold bytes and non-string keys (a newer ghost's event); JSON cannot."""
-    if isinstance(value, bytes):
-        return {"base64": base64.b64encode(value).decode()}
+    """msgpack can hold bytes and non-string keys (a newer ghost's event); JSON cannot. Same
+    conversions as `ghost events`: bytes as base64 text, anything else unknown as its repr."""
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
-    return value
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    return repr(value)

@@ -270,6 +270,46 @@ def test_errors_are_tool_results_and_the_server_keeps_serving(env, data_dir, tmp
     serve(env, body)
 
 
+def test_history_is_the_event_feed_bounded_and_filtered(env, data_dir):
+    from events import types as ev
+    from events.store import Store
+    from ghost import paths
+    from projections.checkpoint import VIEWS
+
+    now = time.time_ns()
+    old = now - 2 * 86400 * 10**9
+    events = []
+    for i in range(2500):  # 5,000 events: 4,000 stamped two days ago, the last 1,000 now
+        task = f"{i:08d}-0000-4000-8000-000000000000"
+        stamp = old if i < 2000 else now
+        events.append(ev.Event(ev.SPAWNED, task, {
+            "command": ["true"], "cwd": "/", "pid": 2_000_000_000, "pgid": 2_000_000_000,
+            "start_ticks": 1, "boot_id": "test", "log_path": paths.log_path(task, data_dir)},
+            stamp, 1))
+        events.append(ev.Event(ev.EXITED, task, {"code": i % 256, "end_ns": stamp}, stamp, 1))
+    paths.prepare(create=True)
+    store = Store.open(paths.store_dir(), create=True, views=VIEWS)
+    assert store is not None
+    try:
+        store.append(events)
+    finally:
+        store.close()
+    feed = [json.loads(line) for line in ghost("events", env=env).stdout.splitlines()]
+    assert len(feed) == 5000
+
+    async def body(client: Client) -> None:
+        last = await ok(client, "ghost_history", limit=3)
+        assert last == {"events": feed[-3:], "truncated": True}
+        recent = await ok(client, "ghost_history", since="1d", limit=5000)
+        assert recent["truncated"] is False
+        assert [e["seq"] for e in recent["events"]] == list(range(4001, 5001))
+        one = await ok(client, "ghost_history", id="00000007")
+        assert one == {"events": [feed[14], feed[15]], "truncated": False}
+        assert (await ok(client, "ghost_history", id="00000007", since="1d"))["events"] == []
+
+    serve(env, body)
+
+
 def _children(pid: int) -> list[tuple[int, str, str]]:
     """(pid, state, command name) of the direct children of `pid`, from /proc."""
     found = []
