@@ -63,12 +63,13 @@ def is_alive(pid: int, ticks: int) -> bool:
 def group_members(pgid: int, not_before_ticks: int) -> list[int]:
     """Live processes in process group `pgid` that started no earlier than the task did.
 
-    `not_before_ticks` is the start time of the group's leader (ghost's tasks lead their group).
+    `not_before_ticks` is the start time of the group's leader (ghost's tasks lead their group);
+    0 means any group by that number (tests only).
     """
     if pgid <= 1 or pgid == os.getpgrp():
         return []
     leader = read_stat(pgid)
-    if leader is not None and leader.start_ticks != not_before_ticks:
+    if not_before_ticks and leader is not None and leader.start_ticks != not_before_ticks:
         # The kernel frees a pid only once no group uses it as its id, so a different process
         # with this pid means the task's group is gone and the number leads another group.
         return []

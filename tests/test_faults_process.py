@@ -16,8 +16,8 @@ import sys
 import textwrap
 
 import pytest
-from support import ghost, pid_alive, run_json, status_json, text, wait_ended, wait_for
-from test_faults_crash import all_events, check_invariants, events_of, kill_group, open_store
+from support import ghost, pid_alive, run_json, status_json, text, wait_for
+from test_faults_crash import check_invariants, events_of, open_store
 
 from events import types as ev
 from ghost import proc
@@ -133,27 +133,6 @@ def test_pid_reused_by_an_unrelated_process_is_never_signalled(data_dir, env):
     assert check_invariants(data_dir) == []
 
 
-def test_group_outliving_its_leader_is_reported_and_stopped(data_dir, env):
-    started = run_json("sh", "-c", "sleep 300 & exit 0", env=env)
-    ended = wait_ended(started["id"], env)
-    assert ended["status"] == "exited" and ended["exit_code"] == 0
-    members = proc.group_members(started["pid"], _spawned_ticks(data_dir, started["id"]))
-    assert len(members) == 1
-    assert ended["group_processes"] == 1
-    out, _ = text(ghost("status", started["id"], env=env))
-    assert "Status: exited, 1 process still running in its group" in out
-
-    result = ghost("stop", "--timeout", "2", started["id"], env=env)
-    assert result.returncode == 0, text(result)
-    wait_for(lambda: not pid_alive(members[0]), message="the group member to be stopped")
-    assert status_json(started["id"], env)["group_processes"] == 0
-
-
-def _spawned_ticks(data_dir: str, task: str) -> int:
-    return next(e.data["start_ticks"] for e in all_events(data_dir)
-                if isinstance(e, ev.Event) and e.type == ev.SPAWNED and e.task == task)
-
-
 def test_zombie_counts_as_dead():
     child = subprocess.Popen(["sleep", "0.2"])
     try:
@@ -181,14 +160,3 @@ def test_signal_gate_refuses_init_ourselves_and_changed_identities():
     finally:
         other.kill()
         other.wait()
-
-
-def test_stop_kills_a_task_that_ignores_sigterm_exactly_once(data_dir, env):
-    started = run_json("sh", "-c", "trap '' TERM; sleep 60", env=env)
-    result = ghost("stop", "--timeout", "0.3", "--json", started["id"], env=env)
-    assert result.returncode == 0, text(result)
-    assert json.loads(result.stdout)["signal"] == "SIGKILL"
-    requests = events_of(data_dir, started["id"], ev.STOP_REQUESTED)
-    assert [(e.data["signal"], e.get("escalated")) for e in requests] == \
-        [("SIGTERM", False), ("SIGKILL", True)]
-    kill_group(started["pid"])
