@@ -115,9 +115,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true", help="20k events, 3 runs")
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=None, help="runs per command (default 5)")
     args = parser.parse_args()
-    total, runs = (20_000, 3) if args.quick else (args.events, args.runs)
+    total = 20_000 if args.quick else args.events
+    runs = args.runs or (3 if args.quick else 5)
     ghost = [os.path.join(os.path.dirname(sys.executable), "ghost")]
     if not os.path.exists(ghost[0]):
         ghost = [sys.executable, "-m", "ghost"]

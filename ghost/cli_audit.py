@@ -179,10 +179,19 @@ def events_command(after: int, follow: bool, fmt: str) -> None:
             if batch:
                 out.write(encode(batch, found.store_id))
                 out.flush()  # a line never waits for the next event
-    except Interrupted:
-        raise KeyboardInterrupt from None
+    except (KeyboardInterrupt, Interrupted):
+        sys.exit(130)  # Ctrl+C is how a follow ends: no traceback, not even click's newline
+    except BrokenPipeError:
+        _end_quietly()
     if follow and _reader_gone():
-        raise BrokenPipeError  # the reader left while we waited: end quietly
+        _end_quietly()  # the reader left while we waited for events
+
+
+def _end_quietly() -> None:
+    from ghost.cli import _quiet_stdout
+
+    _quiet_stdout()
+    sys.exit(0)
 
 
 def _reader_gone() -> bool:
