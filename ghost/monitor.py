@@ -89,12 +89,13 @@ def _append(spec: dict[str, Any], event: ev.Event, attempts: int = 1) -> None:
 
 
 def _report(out: Any, result: dict[str, Any]) -> None:
-    """Tell `ghost run` how the start went, in one line: `ok PID` or `error CODE MESSAGE`.
+    """Tell `ghost run` how the start went, in one line: `ok PID STARTED_NS` or
+    `error CODE MESSAGE`.
 
     If `ghost run` is gone (killed), carry on regardless: the task is recorded either way.
     """
     if result.get("ok"):
-        line = f"ok {result['pid']}"
+        line = f"ok {result['pid']} {result.get('started_ns', 0)}"
     else:
         message = " ".join(str(result.get("error", "")).split())
         line = f"error {result.get('exit_code', 1)} {message}"

@@ -211,8 +211,9 @@ def _fork_monitor(spec: dict[str, Any]) -> dict[str, Any]:
 def parse_report(line: bytes) -> dict[str, Any]:
     """The monitor's one-line report (see ghost.monitor._report)."""
     word, _, rest = line.decode(errors="replace").partition(" ")
-    if word == "ok" and rest.isdigit():
-        return {"ok": True, "pid": int(rest)}
+    pid, _, started = rest.partition(" ")
+    if word == "ok" and pid.isdigit():
+        return {"ok": True, "pid": int(pid), "started_ns": int(started or 0)}
     code, _, message = rest.partition(" ")
     if word == "error" and code.isdigit():
         return {"ok": False, "exit_code": int(code), "error": message}
