@@ -21,7 +21,10 @@ from events.types import SCHEMAS, Corrupt, Event, check_fields
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}
 
-_packer = msgpack.Packer(use_bin_type=True)
+# Strings holding undecodable bytes (non-UTF-8 argv, paths) carry them as surrogate escapes, as
+# os.fsdecode does; they are stored as those exact bytes and read back the same way.
+_ERRORS = "surrogateescape"
+_packer = msgpack.Packer(use_bin_type=True, unicode_errors=_ERRORS)
 
 
 def encode(event: Event) -> bytes:
@@ -44,7 +47,7 @@ def upcast(event_type: str, version: int, data: dict[str, Any]) -> tuple[int, di
 
 def decode(seq: int, raw: bytes) -> Event | Corrupt:
     try:
-        obj = msgpack.unpackb(raw, raw=False)
+        obj = msgpack.unpackb(raw, raw=False, unicode_errors=_ERRORS)
     except (ValueError, TypeError) as exc:  # every msgpack decode error is a ValueError
         return Corrupt(seq, f"undecodable: {exc}", bytes(raw))
     if not isinstance(obj, dict):
@@ -73,17 +76,17 @@ def pack(obj: Any) -> bytes:
 
 
 def unpack(raw: bytes) -> Any:
-    return msgpack.unpackb(raw, raw=False)
+    return msgpack.unpackb(raw, raw=False, unicode_errors=_ERRORS)
 
 
 def pack_stream(objs: Iterable[Mapping[str, Any]]) -> Iterator[bytes]:
-    packer = msgpack.Packer(use_bin_type=True)
+    packer = msgpack.Packer(use_bin_type=True, unicode_errors=_ERRORS)
     for obj in objs:
         yield packer.pack(obj)
 
 
 def unpack_stream(chunks: Iterable[bytes]) -> Iterator[Any]:
-    unpacker = msgpack.Unpacker(raw=False)
+    unpacker = msgpack.Unpacker(raw=False, unicode_errors=_ERRORS)
     for chunk in chunks:
         unpacker.feed(chunk)
         yield from unpacker

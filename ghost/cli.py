@@ -101,7 +101,9 @@ def cli(ctx: click.Context) -> None:
 
 
 def out(text: str) -> None:
-    click.echo(text)
+    from ghost.render import printable
+
+    click.echo(printable(text))
 
 
 def as_json(data: Any) -> None:

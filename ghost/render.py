@@ -60,7 +60,17 @@ def task_json(task: Task, observed: Observed | None = None) -> dict[str, Any]:
 def dumps(data: Any) -> str:
     import json
 
-    return json.dumps(data, ensure_ascii=False)
+    return printable(json.dumps(data, ensure_ascii=False))
+
+
+def printable(text: str) -> str:
+    """Undecodable bytes (kept as surrogate escapes, e.g. in a non-UTF-8 argv) shown as U+FFFD,
+    so the output is always valid UTF-8; the task itself got the exact bytes."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def started_block(started: Started) -> str:
