@@ -21,7 +21,7 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 # command name -> (module, attribute, one-line help shown in `ghost --help`)
 LAZY: dict[str, tuple[str, str, str]] = {
-    "wait": ("ghost.live", "wait_command", "Wait for tasks to end; exit with their exit code."),
+    "wait": ("ghost.cli_live", "wait_command", "Wait for tasks to end; exit with their exit code."),
     "history": ("ghost.cli_audit", "history_command", "Show the audit trail of tasks."),
     "events": ("ghost.cli_audit", "events_command", "Stream raw events for other tools."),
     "doctor": ("ghost.doctor", "doctor_command", "Verify the event log and the views."),
@@ -151,7 +151,7 @@ def list_(status: str, json_: bool, watch: bool, at: str | None) -> None:
     from ghost import render, views
 
     if watch:
-        from ghost.live import watch_list
+        from ghost.cli_live import watch_list
 
         watch_list(status)
         return
@@ -187,7 +187,7 @@ def status(task_id: str, json_: bool, at: str | None) -> None:
 def log(task_ids: Sequence[str], tail: int | None, follow: bool) -> None:
     """Print a task's output, byte for byte."""
     if follow:
-        from ghost.live import follow_logs
+        from ghost.cli_live import follow_logs
 
         follow_logs(task_ids, tail)
         return

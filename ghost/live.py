@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from events.store import Store
@@ -244,33 +244,34 @@ def _whole_lines(log: _Log, data: bytes) -> bytes:
     return out
 
 
-def follow_output(idents: Sequence[str], tail: int | None = None,
-                  lines: bool | None = None) -> Iterator[Output | Ended]:
+def follow_output(idents: Sequence[str], tail: int | None = None, lines: bool | None = None,
+                  stop: Callable[[], bool] | None = None) -> Iterator[Output | Ended]:
     """Output of the tasks as it is written, then `Ended` for each once it ended.
 
     Starts with what is already there (everything, or the last `tail` lines). With `lines`
     (default: when following several tasks) only whole lines are yielded, so the output of
     different tasks never mixes inside a line. Returns once every task has ended and all of
-    its output has been yielded. Memory stays bounded whatever the tasks write.
+    its output has been yielded, or as soon as `stop()` (checked while idle) turns true.
+    Memory stays bounded whatever the tasks write.
     """
     store = _store_for_reading()
     ends = _Ends(store, idents)
     whole = len(ends.order) > 1 if lines is None else lines
     logs = _open_logs(ends.ordered(), tail)
     try:
-        yield from _follow(store, ends, logs, whole)
+        yield from _follow(store, ends, logs, whole, stop)
     finally:
         for log in logs:
             os.close(log.fd)
 
 
-def _follow(store: Store, ends: _Ends, logs: list[_Log],
-            whole: bool) -> Iterator[Output | Ended]:
+def _follow(store: Store, ends: _Ends, logs: list[_Log], whole: bool,
+            stop: Callable[[], bool] | None) -> Iterator[Output | Ended]:
     from events.follow import Interrupted, wake_path, wakeups
 
     active = list(logs)
     watched = [wake_path(store.path), *(log.path for log in logs)]
-    wake = wakeups(watched)
+    wake = wakeups(watched, stop=stop)
     try:
         while True:
             # Learn of ends before reading: output read afterwards is complete for them.
@@ -295,7 +296,10 @@ def _follow(store: Store, ends: _Ends, logs: list[_Log],
             if more:
                 ends.catch_up()
                 continue
-            ends.update(next(wake))
+            changed = next(wake, None)
+            if changed is None:
+                return  # stopped by the caller
+            ends.update(changed)
     except Interrupted:
         raise _interrupted() from None
     finally:
@@ -313,8 +317,9 @@ def _existing_ancestor(path: str) -> str:
     return path
 
 
-def _wait_for_store() -> Store:
-    """The store, once some task has created it; woken by changes near where it will be."""
+def _wait_for_store(stop: Callable[[], bool] | None) -> Store | None:
+    """The store, once some task has created it (None if stopped first); woken by changes
+    to the nearest directory on the way to it."""
     from events.follow import Interrupted, wakeups
     from ghost import paths
 
@@ -324,13 +329,16 @@ def _wait_for_store() -> Store:
             return store
         near = _existing_ancestor(paths.store_dir())
         try:
-            next(wakeups([near]))  # one change (or the 1 s safety net), then look again
+            # One change (or the 1 s safety net), then look again.
+            if next(wakeups([near], stop=stop), None) is None:
+                return None
         except Interrupted:
             raise _interrupted() from None
 
 
-def watch_tasks(status: str = "all") -> Iterator[list[Task]]:
-    """The task list (as `ghost list` shows it), again each time it changes. Never ends.
+def watch_tasks(status: str = "all",
+                stop: Callable[[], bool] | None = None) -> Iterator[list[Task]]:
+    """The task list (as `ghost list` shows it), again each time it changes, until `stop()`.
 
     The first listing comes at once (empty while no task was ever started); later ones only
     when a commit, or a reconciliation on the one-second safety-net wake-up, changed it.
@@ -340,9 +348,11 @@ def watch_tasks(status: str = "all") -> Iterator[list[Task]]:
 
     shown = listing(status)
     yield shown
-    store = _wait_for_store()
+    store = _wait_for_store(stop)
+    if store is None:
+        return
     try:
-        for _ in follow(store):
+        for _ in follow(store, stop=stop):
             now = listing(status)  # reconciles running tasks with the live system too
             if now != shown:
                 shown = now
