@@ -174,14 +174,23 @@ def start(args: Sequence[str], cwd: str | None, env_pairs: Sequence[str],
     Yields each task as it starts, so the caller reports those that started before a later
     one failed (they run; their ids must not be lost)."""
     try:
+        cwd = cwd or _caller_dir()
         env = parse_env(env_pairs)
         commands = split_commands(args)
     except GhostError as exc:
-        record_failure(new_task_id(), list(args), os.path.abspath(cwd or os.getcwd()), exc,
+        record_failure(new_task_id(), list(args), os.path.abspath(cwd) if cwd else "", exc,
                        interface)
         raise
     for cmd in commands:
-        yield start_one(cmd, cwd or os.getcwd(), env, interface)
+        yield start_one(cmd, cwd, env, interface)
+
+
+def _caller_dir() -> str:
+    try:
+        return os.getcwd()
+    except FileNotFoundError:
+        raise GhostError("the current directory no longer exists; cd elsewhere or pass --cwd",
+                         USAGE) from None
 
 
 def _single_threaded() -> bool:

@@ -211,3 +211,15 @@ def test_run_is_importable_without_heavy_modules():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
 
+
+
+def test_deleted_current_directory_is_a_usage_error(data_dir, env, tmp_path):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    script = f"cd {gone} && rmdir {gone} && exec {' '.join(map(repr, GHOST))} run true"
+    result = subprocess.run(["sh", "-c", script], env=env, capture_output=True, timeout=60)
+    out, err = text(result)
+    assert result.returncode == 2 and out == ""
+    assert len(err.splitlines()) == 1 and "current directory no longer exists" in err
+    assert len(recorded(data_dir, SPAWN_FAILED)) == 1
+    assert listed(env) == []
