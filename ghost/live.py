@@ -251,7 +251,8 @@ def follow_output(idents: Sequence[str], tail: int | None = None, lines: bool | 
     Starts with what is already there (everything, or the last `tail` lines). With `lines`
     (default: when following several tasks) only whole lines are yielded, so the output of
     different tasks never mixes inside a line. Returns once every task has ended and all of
-    its output has been yielded, or as soon as `stop()` (checked while idle) turns true.
+    its output has been yielded, or once `stop()` turns true (checked on wake-ups, so within
+    about a second: calling it on every watcher step would cost an idle follower CPU).
     Memory stays bounded whatever the tasks write.
     """
     store = _store_for_reading()
@@ -271,7 +272,7 @@ def _follow(store: Store, ends: _Ends, logs: list[_Log], whole: bool,
 
     active = list(logs)
     watched = [wake_path(store.path), *(log.path for log in logs)]
-    wake = wakeups(watched, stop=stop)
+    wake = wakeups(watched)
     try:
         while True:
             # Learn of ends before reading: output read afterwards is complete for them.
@@ -296,9 +297,9 @@ def _follow(store: Store, ends: _Ends, logs: list[_Log], whole: bool,
             if more:
                 ends.catch_up()
                 continue
-            changed = next(wake, None)
-            if changed is None:
-                return  # stopped by the caller
+            changed = next(wake)
+            if stop is not None and stop():
+                return
             ends.update(changed)
     except Interrupted:
         raise _interrupted() from None
@@ -330,7 +331,8 @@ def _wait_for_store(stop: Callable[[], bool] | None) -> Store | None:
         near = _existing_ancestor(paths.store_dir())
         try:
             # One change (or the 1 s safety net), then look again.
-            if next(wakeups([near], stop=stop), None) is None:
+            next(wakeups([near]))
+            if stop is not None and stop():
                 return None
         except Interrupted:
             raise _interrupted() from None
@@ -338,7 +340,8 @@ def _wait_for_store(stop: Callable[[], bool] | None) -> Store | None:
 
 def watch_tasks(status: str = "all",
                 stop: Callable[[], bool] | None = None) -> Iterator[list[Task]]:
-    """The task list (as `ghost list` shows it), again each time it changes, until `stop()`.
+    """The task list (as `ghost list` shows it), again each time it changes, until `stop()`
+    (checked on wake-ups: at least once a second).
 
     The first listing comes at once (empty while no task was ever started); later ones only
     when a commit, or a reconciliation on the one-second safety-net wake-up, changed it.
@@ -352,7 +355,9 @@ def watch_tasks(status: str = "all",
     if store is None:
         return
     try:
-        for _ in follow(store, stop=stop):
+        for _ in follow(store):
+            if stop is not None and stop():
+                return
             now = listing(status)  # reconciles running tasks with the live system too
             if now != shown:
                 shown = now
