@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
+from functools import cache
 from typing import Any
 
 from events.types import (
@@ -70,11 +71,16 @@ class Task:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Task:
-        known = {f.name for f in fields(cls)}
+        known = _field_names()
         values = {k: v for k, v in row.items() if k in known}
         values["command"] = tuple(values.get("command", ()))
         values["env_keys"] = tuple(values.get("env_keys", ()))
         return cls(**values)
+
+
+@cache
+def _field_names() -> frozenset[str]:
+    return frozenset(f.name for f in fields(Task))
 
 
 def _spawned(event: Event) -> Task:
