@@ -14,7 +14,6 @@ from contextlib import contextmanager
 
 import click
 
-from ghost.control import describe_end
 from ghost.errors import TIMEOUT, GhostError
 from ghost.live import (
     Ended,
@@ -42,7 +41,13 @@ def ctrl_c_exits() -> Iterator[None]:
 
 def end_note(task: Task) -> str:
     """The one stderr line saying how a task ended (shared by `log -f` and `wait`)."""
-    return f"ghost: task {short_id(task.id)} {describe_end(task)}"
+    if task.status == "exited":
+        how = f"exited with code {task.exit_code}"
+    elif task.status == "killed":
+        how = f"killed by {task.signal}"
+    else:
+        how = f"ended, exit code unknown ({task.lost_reason or 'its end was not observed'})"
+    return f"ghost: task {short_id(task.id)} {how}"
 
 
 def stdout_closed() -> bool:
