@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from events.store import Store
 from events.types import Event
 from ghost import proc
-from ghost.errors import GhostError
+from ghost.errors import USAGE, GhostError, TaskNotFound
 from ghost.logs import open_log, tail_offset
 from ghost.state import open_store, store_errors
 from ghost.tasks import get, lost_reason, record_lost, resolve
@@ -112,10 +112,12 @@ class _Ends:
         return [self.tasks[task_id] for task_id in self.order]
 
 
-def _store_for_reading() -> Store:
+def _store_for(idents: Sequence[str]) -> Store:
+    if not idents:
+        raise GhostError("no task id given", USAGE)
     store = open_store(write=False)
-    if store is None:
-        raise GhostError("no tasks have been started yet (the event store does not exist)")
+    if store is None:  # nothing was ever recorded
+        raise TaskNotFound(idents[0])
     return store
 
 
@@ -126,9 +128,7 @@ def wait_for_end(idents: Sequence[str], timeout: float | None) -> WaitResult:
     the running tasks are also checked against the live system, so a task whose monitor died
     is recorded `unknown` instead of being waited for forever.
     """
-    store = open_store(write=False)
-    if store is None:
-        raise GhostError(f"task {idents[0]} not found" if idents else "no task given")
+    store = _store_for(idents)
     ends = _Ends(store, idents)
     if not ends.pending:
         return WaitResult(ends.ordered(), False)
@@ -140,7 +140,9 @@ def wait_for_end(idents: Sequence[str], timeout: float | None) -> WaitResult:
     from events.follow import Interrupted, wake_path, wakeups
 
     try:
-        for changed in wakeups([wake_path(store.path)], stop=expired):
+        # Without a deadline there is nothing to check on each watcher step.
+        for changed in wakeups([wake_path(store.path)],
+                               stop=expired if deadline is not None else None):
             ends.update(changed)
             if not ends.pending:
                 return WaitResult(ends.ordered(), False)
@@ -255,7 +257,7 @@ def follow_output(idents: Sequence[str], tail: int | None = None, lines: bool | 
     about a second: calling it on every watcher step would cost an idle follower CPU).
     Memory stays bounded whatever the tasks write.
     """
-    store = _store_for_reading()
+    store = _store_for(idents)
     ends = _Ends(store, idents)
     whole = len(ends.order) > 1 if lines is None else lines
     logs = _open_logs(ends.ordered(), tail)
