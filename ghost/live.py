@@ -28,6 +28,7 @@ ROUND_BYTES = 1 << 20  # per task per round, so one chatty task cannot starve th
 LINE_LIMIT = 1 << 16  # with prefixes, a partial line longer than this is printed in pieces
 SHORT_ID = 8
 RECONCILE_EVERY = 1.0  # seconds between checks of running tasks against the live system
+REDRAW_EVERY = 0.05  # a watched list is re-read at most 20 times a second, however busy
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,8 +260,9 @@ def follow_output(idents: Sequence[str], tail: int | None = None, lines: bool | 
     """
     store = _store_for(idents)
     ends = _Ends(store, idents)
-    whole = len(ends.order) > 1 if lines is None else lines
-    logs = _open_logs(ends.ordered(), tail)
+    unique = list({t.id: t for t in ends.ordered()}.values())  # `log -f A A` follows A once
+    whole = len(unique) > 1 if lines is None else lines
+    logs = _open_logs(unique, tail)
     try:
         yield from _follow(store, ends, logs, whole, stop)
     finally:
@@ -356,10 +358,15 @@ def watch_tasks(status: str = "all",
     store = _wait_for_store(stop)
     if store is None:
         return
+    read_at = time.monotonic()
     try:
         for _ in follow(store):
             if stop is not None and stop():
                 return
+            # Under a burst of commits (100 tasks started at once), let them pile up briefly
+            # instead of re-reading the whole view for each; the next read sees them all.
+            time.sleep(max(0.0, read_at + REDRAW_EVERY - time.monotonic()))
+            read_at = time.monotonic()
             now = listing(status)  # reconciles running tasks with the live system too
             if now != shown:
                 shown = now
