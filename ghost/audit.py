@@ -225,7 +225,18 @@ def jsonl(items: Sequence[Event | Corrupt], store_id: str) -> bytes:
             f'"type":{_quote(item.type)},"task":{_quote(item.task)},"v":{item.v}{store_tail}'
             + ("}" if fields == "{}" else "," + fields[1:]))
     lines.append("")
-    return "\n".join(lines).encode()
+    return utf8("\n".join(lines))
+
+
+def utf8(text: str) -> bytes:
+    """Valid UTF-8 always: bytes that were not UTF-8 (kept in the log as surrogate escapes,
+    e.g. a non-UTF-8 argv) come out as U+FFFD, as everywhere else in ghost's output."""
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        from ghost.render import printable
+
+        return printable(text).encode()
 
 
 def msgpack_records(items: Sequence[Event | Corrupt], store_id: str) -> bytes:

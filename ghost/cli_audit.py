@@ -61,7 +61,7 @@ def history_command(task_id: str | None, since: str | None, until: str | None,
         return
     wrote = False
     for lines in _pages(history_lines(found.entries, len(str(max(found.last_seq, 1))))):
-        stdout.write(("\n".join(lines) + "\n").encode())
+        stdout.write(audit.utf8("\n".join(lines) + "\n"))
         wrote = True
     if not wrote:
         stdout.write(b"No events found.\n")

@@ -221,6 +221,17 @@ def test_since_until_and_type_filters(data_dir, utc):
     assert missing.returncode == 1 and text(missing)[1] == "Error: task 9999abcd not found\n"
 
 
+def test_bytes_that_are_not_utf8_come_out_as_replacement_characters(data_dir, utc):
+    load_fixture(data_dir)
+    argv = ["printf", "caf\udce9"]  # b"caf\xe9" from a Latin-1 terminal, as os.fsdecode keeps it
+    append(data_dir, [Event("spawn_failed", D, {"command": argv, "cwd": "/", "error": "x",
+                                                "exit_code": 1}, 1735819300 * 10**9, 1)])
+    row = lines(ghost("history", "--type", "spawn_failed", env=utc))[-1]
+    assert row.endswith("x (exit code 1), printf 'caf\ufffd'")
+    exported = records(ghost("events", "--from", "12", env=utc))
+    assert exported[0]["command"] == ["printf", "caf\ufffd"]
+
+
 def test_empty_data_dir(data_dir, env):
     assert ghost("history", env=env).stdout == b"No events found.\n"
     assert ghost("events", env=env).stdout == b""
