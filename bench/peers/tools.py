@@ -1,0 +1,439 @@
+"""The tools compared, each as the commands a user would type, with its own state in a temp dir.
+
+Every tool gets a private home under the run's scratch dir (GHOST_DATA_DIR, PM2_HOME, a
+supervisord.conf with its own socket, TS_SOCKET), so nothing touches the user's real instances.
+Commands follow /work/shared/research/peer-bench.md so the figures can be compared with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from peers.sysproc import Proc, run
+
+BENCH = Path(__file__).resolve().parent.parent
+PEERS_DIR = BENCH / ".peers"
+# Variables that would distort the peers: NODE_EXTRA_CA_CERTS alone adds ~35 ms to every node
+# start on this box (peer-bench.md); PYTHONDONTWRITEBYTECODE would make every Python CLI
+# recompile modules that have no .pyc yet. Users do not normally run with these.
+DROP_ENV = ("NODE_EXTRA_CA_CERTS", "NODE_OPTIONS", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE",
+            "PYTHONSTARTUP", "PYTHONPATH", "PYTHONPROFILEIMPORTTIME")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in DROP_ENV and not k.startswith(("GHOST_", "PM2_", "TS_"))}
+    env.update(extra)
+    return env
+
+
+@dataclass(slots=True)
+class Launched:
+    name: str  # unique name we chose (also in the payload's argv)
+    ident: str  # what the tool's stop/follow commands take
+    pid: int = 0  # the payload's pid, once known
+
+
+class Tool:
+    """A tool as a set of commands. Subclasses fill in the argv of each action."""
+
+    name = ""
+    kind = "peer"
+    list_ok: tuple[int, ...] = (0,)  # exit codes of a successful list call
+
+    def __init__(self, root: Path) -> None:
+        self.root = root / self.name
+        self.env: dict[str, str] = clean_env()
+
+    def missing(self) -> str | None:
+        """Why the tool cannot be measured here, or None."""
+        return None
+
+    def version(self) -> str:
+        return ""
+
+    def setup(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def teardown(self) -> None:
+        pass
+
+    def cold(self) -> list[str]:
+        raise NotImplementedError
+
+    def start(self, name: str, argv: Sequence[str]) -> list[str]:
+        raise NotImplementedError
+
+    def before_start(self, name: str, argv: Sequence[str]) -> object:
+        """Something the user must do inside the launch (supervisor: write the program file)."""
+        return None
+
+    def launched(self, name: str, out: str) -> Launched:
+        return Launched(name, name)
+
+    def find_pid(self, task: Launched) -> int:
+        raise NotImplementedError
+
+    def list_cmd(self) -> list[str]:
+        raise NotImplementedError
+
+    def visible(self, task: Launched, out: str) -> bool:
+        return task.ident in out
+
+    def stop(self, task: Launched) -> list[str]:
+        raise NotImplementedError
+
+    def remove(self, task: Launched) -> None:
+        pass
+
+    def populate(self, items: Sequence[tuple[str, list[str]]]) -> None:
+        """Start many tasks, untimed, the cheapest way the tool offers."""
+        for name, argv in items:
+            run(self.start(name, argv), self.env)
+
+    def reset(self) -> None:
+        """Forget every task (stopping the running ones), so the next phase starts empty."""
+
+    def follow(self, task: Launched) -> list[str]:
+        raise NotImplementedError
+
+    def owns(self, p: Proc) -> bool:
+        """Whether this process is part of the tool itself (not a payload)."""
+        return False
+
+
+def _poll(fn, timeout: float = 10.0, interval: float = 0.01):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out after {timeout}s in {getattr(fn, '__name__', fn)}")
+        time.sleep(interval)
+
+
+class Ghost(Tool):
+    name = "ghost"
+    kind = "ghost"
+
+    def __init__(self, root: Path, exe: list[str]) -> None:
+        super().__init__(root)
+        self.exe = exe
+        self.generation = 0
+
+    def version(self) -> str:
+        return run([*self.exe, "--version"], self.env).strip().removeprefix("ghost ")
+
+    def setup(self) -> None:
+        super().setup()
+        self.env["GHOST_DATA_DIR"] = str(self.root / f"data{self.generation}")
+
+    def cold(self) -> list[str]:
+        return [*self.exe, "--version"]
+
+    def start(self, name: str, argv: Sequence[str]) -> list[str]:
+        return [*self.exe, "run", *argv]
+
+    def launched(self, name: str, out: str) -> Launched:
+        ident = re.search(r"Task ID: (\S+)", out)
+        pid = re.search(r"PID: (\d+)", out)
+        if not ident or not pid:
+            raise RuntimeError(f"ghost run printed no task id: {out!r}")
+        return Launched(name, ident.group(1), int(pid.group(1)))
+
+    def find_pid(self, task: Launched) -> int:
+        return task.pid
+
+    def list_cmd(self) -> list[str]:
+        return [*self.exe, "list"]
+
+    def stop(self, task: Launched) -> list[str]:
+        return [*self.exe, "stop", task.ident]
+
+    def populate(self, items: Sequence[tuple[str, list[str]]]) -> None:
+        # `ghost run "cmd 1" "cmd 2" ...` starts one task per argument: one CLI per 50 tasks.
+        for i in range(0, len(items), 50):
+            batch = [" ".join(argv) for _, argv in items[i:i + 50]]
+            run([*self.exe, "run", *batch], self.env)
+
+    def running(self) -> list[dict[str, object]]:
+        if not (Path(self.env["GHOST_DATA_DIR"]) / "store").exists():
+            return []
+        tasks = json.loads(run([*self.exe, "list", "--json", "--status", "running"], self.env))
+        return [t for t in tasks if t.get("status") == "running"]
+
+    def reset(self) -> None:
+        """Kill the running tasks' process groups (ours: they run below our subreaper), let
+        their monitors record the ends, then continue in a fresh data dir."""
+        tasks = self.running()
+        for t in tasks:
+            try:
+                os.killpg(int(t["pid"]), 9)  # type: ignore[call-overload]
+            except ProcessLookupError:
+                pass
+        if tasks:
+            _poll(lambda: not self.running(), timeout=120, interval=0.2)
+        self.generation += 1
+        self.env["GHOST_DATA_DIR"] = str(self.root / f"data{self.generation}")
+
+    def follow(self, task: Launched) -> list[str]:
+        return [*self.exe, "log", "-f", task.ident]
+
+    def owns(self, p: Proc) -> bool:
+        return re.search(r"\bghost\.(monitor|waiter)\b", p.cmdline) is not None
+
+
+class Pm2(Tool):
+    name = "pm2"
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.bin = str(PEERS_DIR / "npm" / "bin" / "pm2")
+        self.env["PM2_HOME"] = str(self.root / "home")
+
+    def missing(self) -> str | None:
+        if not os.access(self.bin, os.X_OK):
+            return f"not installed ({self.bin}); run bench/install-peers.sh"
+        if not shutil.which("node"):
+            return "node is not on PATH"
+        return None
+
+    def version(self) -> str:
+        pkg = PEERS_DIR / "npm" / "lib" / "node_modules" / "pm2" / "package.json"
+        node = run(["node", "--version"], self.env).strip()
+        return f"{json.loads(pkg.read_text())['version']} (node {node})"
+
+    def setup(self) -> None:
+        super().setup()
+        run([self.bin, "ping"], self.env)  # starts the God daemon, as the first call would
+
+    def teardown(self) -> None:
+        run([self.bin, "kill"], self.env)
+
+    def cold(self) -> list[str]:
+        return [self.bin, "--version"]
+
+    def start(self, name: str, argv: Sequence[str]) -> list[str]:
+        return [self.bin, "start", argv[0], "--name", name, "--no-autorestart", "--", *argv[1:]]
+
+    def find_pid(self, task: Launched) -> int:
+        return _poll(lambda: int(run([self.bin, "pid", task.name], self.env).strip() or 0))
+
+    def list_cmd(self) -> list[str]:
+        return [self.bin, "ls"]
+
+    def stop(self, task: Launched) -> list[str]:
+        return [self.bin, "stop", task.name]
+
+    def remove(self, task: Launched) -> None:
+        run([self.bin, "delete", task.name], self.env)
+
+    def populate(self, items: Sequence[tuple[str, list[str]]]) -> None:
+        apps = [{"name": n, "script": a[0], "args": a[1:], "interpreter": "none",
+                 "autorestart": False} for n, a in items]
+        eco = self.root / f"eco-{len(items)}-{time.monotonic_ns()}.json"
+        eco.write_text(json.dumps({"apps": apps}))
+        run([self.bin, "start", str(eco)], self.env)
+
+    def reset(self) -> None:
+        if json.loads(run([self.bin, "jlist"], self.env) or "[]"):
+            run([self.bin, "delete", "all"], self.env)
+
+    def follow(self, task: Launched) -> list[str]:
+        return [self.bin, "logs", task.name, "--raw", "--lines", "0"]
+
+    def owns(self, p: Proc) -> bool:
+        return p.cmdline.startswith("PM2 v")
+
+
+class Supervisor(Tool):
+    name = "supervisor"
+    list_ok = (0, 3)  # `status` exits 3 when any program is not RUNNING (e.g. STOPPED)
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        venv = PEERS_DIR / "supervisor-venv" / "bin"
+        self.ctl, self.daemon = str(venv / "supervisorctl"), str(venv / "supervisord")
+        self.conf = self.root / "supervisord.conf"
+        self.confd = self.root / "conf.d"
+
+    def missing(self) -> str | None:
+        if not os.access(self.ctl, os.X_OK):
+            return f"not installed ({self.ctl}); run bench/install-peers.sh"
+        return None
+
+    def version(self) -> str:
+        return run([self.daemon, "--version"], self.env).strip()
+
+    def setup(self) -> None:
+        super().setup()
+        self.confd.mkdir(exist_ok=True)
+        (self.root / "logs").mkdir(exist_ok=True)
+        r = self.root
+        # minfds: each program holds pipes and log files; the default 1024 cannot run 1,000.
+        self.conf.write_text(
+            f"[unix_http_server]\nfile={r}/supervisor.sock\n\n"
+            f"[supervisord]\nlogfile={r}/supervisord.log\npidfile={r}/supervisord.pid\n"
+            f"childlogdir={r}/logs\nminfds=16384\n\n"
+            "[rpcinterface:supervisor]\n"
+            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n"
+            f"[supervisorctl]\nserverurl=unix://{r}/supervisor.sock\n\n"
+            f"[include]\nfiles={self.confd}/*.conf\n")
+        run([self.daemon, "-c", str(self.conf)], self.env)
+        _poll(lambda: (self.root / "supervisor.sock").exists())
+
+    def teardown(self) -> None:
+        run([self.ctl, "-c", str(self.conf), "shutdown"], self.env)
+
+    def _ctl(self, *args: str) -> list[str]:
+        return [self.ctl, "-c", str(self.conf), *args]
+
+    def cold(self) -> list[str]:
+        return self._ctl("help")
+
+    def _write_program(self, name: str, argv: Sequence[str]) -> None:
+        (self.confd / f"{name}.conf").write_text(
+            f"[program:{name}]\ncommand={' '.join(argv)}\n")
+
+    def before_start(self, name: str, argv: Sequence[str]) -> object:
+        return lambda: self._write_program(name, argv)
+
+    def start(self, name: str, argv: Sequence[str]) -> list[str]:
+        return self._ctl("update", name)
+
+    def find_pid(self, task: Launched) -> int:
+        return _poll(lambda: int(run(self._ctl("pid", task.name), self.env).strip() or 0))
+
+    def list_cmd(self) -> list[str]:
+        return self._ctl("status")
+
+    def stop(self, task: Launched) -> list[str]:
+        return self._ctl("stop", task.name)
+
+    def remove(self, task: Launched) -> None:
+        (self.confd / f"{task.name}.conf").unlink(missing_ok=True)
+        run(self._ctl("update", task.name), self.env)
+
+    def populate(self, items: Sequence[tuple[str, list[str]]]) -> None:
+        for name, argv in items:
+            self._write_program(name, argv)
+        run(self._ctl("update"), self.env)
+
+    def reset(self) -> None:
+        for f in self.confd.glob("*.conf"):
+            f.unlink()
+        run(self._ctl("update"), self.env)
+
+    def follow(self, task: Launched) -> list[str]:
+        return self._ctl("tail", "-f", task.name)
+
+    def owns(self, p: Proc) -> bool:
+        return "supervisord" in p.cmdline
+
+
+class TaskSpooler(Tool):
+    name = "tsp"
+    # tsp keeps one client process per running job and its server refuses connections
+    # beyond ~1,000 (TS_MAXCONN), so at N=1,000 it holds 900 running + 100 finished jobs.
+    max_running = 900
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.bin = shutil.which("tsp") or "tsp"
+        self.env.update(TS_SOCKET=str(self.root / "socket"), TMPDIR=str(self.root),
+                        TS_SLOTS="1000")
+
+    def missing(self) -> str | None:
+        return None if shutil.which("tsp") else "not installed (Debian package task-spooler)"
+
+    def version(self) -> str:
+        line = run([self.bin, "-V"], self.env).strip().splitlines()[0]
+        return line.split(" - ")[0].removeprefix("Task Spooler ")
+
+    def setup(self) -> None:
+        super().setup()
+        run([self.bin, "-S", "1000"], self.env)  # starts the server
+
+    def teardown(self) -> None:
+        run([self.bin, "-K"], self.env)
+
+    def cold(self) -> list[str]:
+        return [self.bin, "-V"]
+
+    def start(self, name: str, argv: Sequence[str]) -> list[str]:
+        return [self.bin, *argv]
+
+    def launched(self, name: str, out: str) -> Launched:
+        return Launched(name, out.strip())
+
+    def find_pid(self, task: Launched) -> int:
+        return _poll(lambda: int(run([self.bin, "-p", task.ident], self.env).strip() or 0))
+
+    def list_cmd(self) -> list[str]:
+        return [self.bin]
+
+    def visible(self, task: Launched, out: str) -> bool:
+        return any(line.split(None, 1)[:1] == [task.ident] for line in out.splitlines())
+
+    def stop(self, task: Launched) -> list[str]:
+        return [self.bin, "-k", task.ident]
+
+    def remove(self, task: Launched) -> None:
+        run([self.bin, "-w", task.ident], self.env, ok=range(256))  # exits with the job's code
+        run([self.bin, "-r", task.ident], self.env)
+
+    def populate(self, items: Sequence[tuple[str, list[str]]]) -> None:
+        running = len(self.running_ids())
+        for name, argv in items:
+            if running >= self.max_running:
+                argv = ["true", name]
+            running += 1
+            run(self.start(name, argv), self.env)
+
+    def running_ids(self) -> list[str]:
+        out = run([self.bin], self.env)
+        return [ln.split()[0] for ln in out.splitlines()[1:] if " running " in ln]
+
+    def reset(self) -> None:
+        for ident in self.running_ids():
+            try:
+                run([self.bin, "-k", ident], self.env)
+            except RuntimeError:
+                pass  # it ended by itself meanwhile
+        _poll(lambda: not self.running_ids(), timeout=60, interval=0.1)
+        run([self.bin, "-C"], self.env)
+
+    def follow(self, task: Launched) -> list[str]:
+        return [self.bin, "-t", task.ident]
+
+    def owns(self, p: Proc) -> bool:
+        return p.cmdline.split(" ", 1)[0] in (self.bin, "tsp")
+
+
+def ghost_exe() -> list[str]:
+    """The installed `ghost` console script next to this interpreter, as a user would run it."""
+    script = Path(sys.executable).parent / "ghost"
+    return [str(script)] if os.access(script, os.X_OK) else [sys.executable, "-m", "ghost"]
+
+
+def all_tools(root: Path) -> tuple[list[Tool], dict[str, str]]:
+    """ghost plus every peer installed here; the others with the reason they are skipped."""
+    tools: list[Tool] = [Ghost(root, ghost_exe())]
+    skipped: dict[str, str] = {}
+    for cls in (TaskSpooler, Supervisor, Pm2):
+        tool = cls(root)
+        reason = tool.missing()
+        if reason:
+            skipped[tool.name] = reason
+        else:
+            tools.append(tool)
+    return tools, skipped
