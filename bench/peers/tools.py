@@ -35,6 +35,12 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def socket_path(root: Path, name: str) -> Path:
+    """A unix socket path under `root`, or in /tmp when that would pass the 107-byte limit."""
+    path = root / name
+    return path if len(str(path)) < 100 else Path(f"/tmp/ghost-compare-{os.getpid()}-{name}")
+
+
 @dataclass(slots=True)
 class Launched:
     name: str  # unique name we chose (also in the payload's argv)
@@ -264,6 +270,7 @@ class Supervisor(Tool):
         venv = PEERS_DIR / "supervisor-venv" / "bin"
         self.ctl, self.daemon = str(venv / "supervisorctl"), str(venv / "supervisord")
         self.conf = self.root / "supervisord.conf"
+        self.sock = socket_path(self.root, "supervisor.sock")
         self.confd = self.root / "conf.d"
 
     def missing(self) -> str | None:
@@ -281,18 +288,19 @@ class Supervisor(Tool):
         r = self.root
         # minfds: each program holds pipes and log files; the default 1024 cannot run 1,000.
         self.conf.write_text(
-            f"[unix_http_server]\nfile={r}/supervisor.sock\n\n"
+            f"[unix_http_server]\nfile={self.sock}\n\n"
             f"[supervisord]\nlogfile={r}/supervisord.log\npidfile={r}/supervisord.pid\n"
             f"childlogdir={r}/logs\nminfds=16384\n\n"
             "[rpcinterface:supervisor]\n"
             "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n"
-            f"[supervisorctl]\nserverurl=unix://{r}/supervisor.sock\n\n"
+            f"[supervisorctl]\nserverurl=unix://{self.sock}\n\n"
             f"[include]\nfiles={self.confd}/*.conf\n")
         run([self.daemon, "-c", str(self.conf)], self.env)
-        _poll(lambda: (self.root / "supervisor.sock").exists())
+        _poll(lambda: self.sock.exists())
 
     def teardown(self) -> None:
         run([self.ctl, "-c", str(self.conf), "shutdown"], self.env)
+        self.sock.unlink(missing_ok=True)
 
     def _ctl(self, *args: str) -> list[str]:
         return [self.ctl, "-c", str(self.conf), *args]
@@ -349,7 +357,8 @@ class TaskSpooler(Tool):
     def __init__(self, root: Path) -> None:
         super().__init__(root)
         self.bin = shutil.which("tsp") or "tsp"
-        self.env.update(TS_SOCKET=str(self.root / "socket"), TMPDIR=str(self.root),
+        self.sock = socket_path(self.root, "tsp.socket")
+        self.env.update(TS_SOCKET=str(self.sock), TMPDIR=str(self.root),
                         TS_SLOTS="1000")
 
     def missing(self) -> str | None:
@@ -365,6 +374,7 @@ class TaskSpooler(Tool):
 
     def teardown(self) -> None:
         run([self.bin, "-K"], self.env)
+        self.sock.unlink(missing_ok=True)
 
     def cold(self) -> list[str]:
         return [self.bin, "-V"]
