@@ -29,10 +29,11 @@ class Bench:
         assert found, "ghost is always measured"
         return found[0]
 
-    def fresh(self) -> tuple[str, list[str]]:
-        """A unique task name and a `sleep 300.<n>` payload findable by its argv."""
+    def fresh(self, seconds: int = 300) -> tuple[str, list[str]]:
+        """A unique task name and a `sleep <seconds>.<n>` payload findable by its argv.
+        Tasks that must outlive a long phase (the N managed ones) sleep longer than it."""
         self.counter += 1
-        return f"b{self.counter:06d}", ["sleep", f"300.{self.counter:06d}"]
+        return f"b{self.counter:06d}", ["sleep", f"{seconds}.{self.counter:06d}"]
 
     def order(self, round_no: int, items: Sequence[Tool] | None = None) -> list[Tool]:
         """Round-robin: each round starts with the next tool, so drift hits every tool alike."""

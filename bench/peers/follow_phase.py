@@ -25,6 +25,7 @@ def follow(bench: Bench, seconds: float) -> dict[str, Any]:
     idle: list[Follower] = []
     tasks: list[tuple[Tool, Launched]] = []
     floor_proc = None
+    shown: dict[str, dict[str, str]] = {}
     try:
         # tail -f on a plain file: the floor any follower can hope for.
         log = bench.root / "floor.log"
@@ -41,9 +42,10 @@ def follow(bench: Bench, seconds: float) -> dict[str, Any]:
                     task.pid = tool.find_pid(task)
                     tasks.append((tool, task))
                     bucket.append(Follower(tool.name, tool.follow(task), tool.env))
+                    shown[tool.name] = {task.ident: "ID", task.name: "NAME"}
             except RuntimeError as exc:
                 bench.fail(tool, "follow set-up", exc)
-        commands = {f.label: bench.show(f.argv) for f in active}
+        commands = {f.label: bench.show(f.argv, shown.get(f.label)) for f in active}
         for f in active + idle:
             f.start()
         time.sleep(1.0)  # followers start up and replay history; those lines are dropped

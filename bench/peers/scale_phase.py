@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import statistics
 import time
 import uuid
@@ -15,10 +16,18 @@ from typing import Any
 
 from peers import report
 from peers.context import Bench
-from peers.sysproc import descendants, memory_kib, reap, smaps_breakdown, timed
-from peers.tools import Tool
+from peers.sysproc import (
+    descendants,
+    memory_kib,
+    reap,
+    smaps_breakdown,
+    timed,
+    wait_gone,
+)
+from peers.tools import Launched, Tool
 
-PAYLOAD = re.compile(r"^(\S*/)?sleep 300\.\d+$")  # daemons exec /usr/bin/sleep
+PAYLOAD = re.compile(r"^(\S*/)?sleep \d+\.\d+$")  # daemons exec /usr/bin/sleep
+MANAGED_S = 36_000  # the N managed tasks must outlive the whole phase
 
 
 def _payloads() -> int:
@@ -74,12 +83,23 @@ def _launches(bench: Bench, n_rounds: int, tools: list[Tool]) -> dict[str, list[
                 raise RuntimeError(f"{tool.name} launch exited {t.code}: {t.err[:200]}")
             task = tool.launched(name, t.out)
             task.pid = tool.find_pid(task)
-            timed(tool.stop(task), tool.env, bench.scratch)  # untimed clean-up
+            ensure_stopped(bench, tool, task)  # untimed clean-up
             tool.remove(task)
             reap()
             if r:
                 samples[tool.name].append(t.ms)
     return samples
+
+
+def ensure_stopped(bench: Bench, tool: Tool, task: Launched) -> None:
+    """Stop with the tool's command; if the payload survives (tsp's `-k` right after a start
+    can miss it), SIGTERM it by pid: it is our descendant."""
+    timed(tool.stop(task), tool.env, bench.scratch)
+    if not wait_gone([task.pid], 5.0):
+        bench.errors.append(f"{tool.name}: {bench.show(tool.stop(task))} left pid "
+                            f"{task.pid} running; killed it by pid")
+        os.kill(task.pid, signal.SIGTERM)
+        wait_gone([task.pid], 5.0)
 
 
 def add_finished_history(data_dir: str, count: int) -> float:
@@ -121,7 +141,7 @@ def scale(bench: Bench, list_ns: list[int], mem_ns: list[int], launch_at_n: bool
     for n in steps:
         print(f"  scale: building up to N={n}", flush=True)
         for tool in bench.tools:
-            tool.populate([bench.fresh() for _ in range(n - current)])
+            tool.populate([bench.fresh(MANAGED_S) for _ in range(n - current)])
         current = n
         _settle(bench, n * len(bench.tools) - _tsp_finished(bench, n))
         if n in mem_ns:
@@ -132,7 +152,8 @@ def scale(bench: Bench, list_ns: list[int], mem_ns: list[int], launch_at_n: bool
             result["list_lines"][n] = {t.name: len(timed(t.list_cmd(), t.env, bench.scratch)
                                                    .out.splitlines()) for t in bench.tools}
             if launch_at_n:
-                result["launch_at_n"][n] = _launches(bench, rounds, bench.tools)
+                result["launch_at_n"][n] = _launches(bench, max(3, bench.rounds // 2),
+                                                     bench.tools)
     if history and list_ns:
         g = bench.ghost
         took = add_finished_history(g.env["GHOST_DATA_DIR"], history)
