@@ -15,7 +15,7 @@ from typing import Any
 
 import msgpack
 
-from events.types import SCHEMAS, Corrupt, Event, check_fields
+from events.types import OPTIONAL_FIELDS, SCHEMAS, Corrupt, Event, check_fields
 
 # (type, version) -> function turning that version's fields into the next version's.
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -52,22 +52,50 @@ def decode(seq: int, raw: bytes) -> Event | Corrupt:
         return Corrupt(seq, f"undecodable: {exc}", bytes(raw))
     if not isinstance(obj, dict):
         return Corrupt(seq, f"not a map but {type(obj).__name__}", bytes(raw))
-    event_type, task, ts, version, data = (obj.get(k) for k in ("t", "k", "ts", "v", "d"))
+    get = obj.get
+    event_type, task, ts, version, data = get("t"), get("k"), get("ts"), get("v"), get("d")
     if not isinstance(event_type, str) or not isinstance(task, str):
         return Corrupt(seq, "type or task id missing", bytes(raw))
     if type(ts) is not int or type(version) is not int or not isinstance(data, dict):
         # exact int: msgpack never yields int subclasses except bool, and True is no timestamp
         return Corrupt(seq, "time, version or fields malformed", bytes(raw))
-    if event_type not in SCHEMAS or version > SCHEMAS[event_type][0]:
+    schema = SCHEMAS.get(event_type)
+    if schema is None or version > schema[0]:
         return Event(event_type, task, data, ts, version, seq, known=False)
-    try:
-        version, data = upcast(event_type, version, data)
-    except (ValueError, KeyError, TypeError) as exc:
-        return Corrupt(seq, f"cannot upcast: {exc}", bytes(raw))
-    problem = check_fields(event_type, data)
+    if version < schema[0]:
+        try:
+            version, data = upcast(event_type, version, data)
+        except (ValueError, KeyError, TypeError) as exc:
+            return Corrupt(seq, f"cannot upcast: {exc}", bytes(raw))
+        problem = check_fields(event_type, data)
+    else:
+        problem = _decoded_problem(event_type, schema, data)
     if problem:
         return Corrupt(seq, problem, bytes(raw))
     return Event(event_type, task, data, ts, version, seq)
+
+
+# type -> (the schema it was built from, required names, {field: exact python types allowed}).
+_FAST_CHECKS: dict[str, tuple[Any, frozenset[str], dict[str, frozenset[type]]]] = {}
+
+
+def _decoded_problem(event_type: str, schema: Any, data: dict[str, Any]) -> str | None:
+    """`check_fields` for freshly unpacked data, where exact type tests suffice (msgpack makes
+    no subclasses; bool is not an int here); about twice as fast on the replay hot path."""
+    cached = _FAST_CHECKS.get(event_type)
+    if cached is None or cached[0] is not schema:
+        allowed = {name: frozenset(types) for name, types in OPTIONAL_FIELDS.items()}
+        for name, types in schema[1].items():  # a required field must fit both lists
+            allowed[name] = frozenset(types) & allowed.get(name, frozenset(types))
+        cached = _FAST_CHECKS[event_type] = (schema, frozenset(schema[1]), allowed)
+    _, required, allowed = cached
+    if not required <= data.keys():
+        return check_fields(event_type, data)  # it names the missing field
+    for name, value in data.items():
+        types = allowed.get(name)
+        if types is not None and value.__class__ not in types:
+            return f"{event_type}: field {name!r} has type {type(value).__name__}"
+    return None
 
 
 def pack(obj: Any) -> bytes:
