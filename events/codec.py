@@ -65,8 +65,8 @@ def decode(seq: int, raw: bytes) -> Event | Corrupt:
     if version < schema[0]:
         try:
             version, data = upcast(event_type, version, data)
-        except (ValueError, KeyError, TypeError) as exc:
-            return Corrupt(seq, f"cannot upcast: {exc}", bytes(raw))
+        except (ValueError, LookupError, TypeError, AttributeError, ArithmeticError) as exc:
+            return Corrupt(seq, f"cannot upcast: {exc!r}", bytes(raw))
         problem = check_fields(event_type, data)
     else:
         problem = _decoded_problem(event_type, schema, data)
