@@ -319,8 +319,8 @@ class Store:
         cur = txn.cursor(db=self._events)
         last = key_seq(cur.key()) if cur.last() else 0
         views = {v.name: Rows(txn, self._view_dbs[v.name]) for v in self._views}
-        for view in self._views:
-            self._bring_up_to_date(txn, view, views[view.name], last)
+        skipped = {v.name: self._bring_up_to_date(txn, v, views[v.name], last)
+                   for v in self._views}
         new = decide(views)
         done: list[Event] = []
         for event in new:
@@ -331,32 +331,54 @@ class Store:
             if not txn.put(seq_key(last), codec.encode(stamped), db=self._events, append=True):
                 raise StoreError(f"sequence number {last} already taken; log left unchanged")
             txn.put(task_key + b"\0" + seq_key(last), b"", db=self._by_task)
-            if readable:  # views see exactly what a reader's fold would see
-                for view in self._views:
+            for view in self._views:  # views see exactly what a reader's fold would see
+                if readable:
                     view.apply(views[view.name], stamped)
+                else:
+                    count_skipped(skipped[view.name], stamped)
             done.append(stamped)
         for view in self._views:
-            state = {"version": view.version, "applied": last}
+            state = {"version": view.version, "applied": last, **skipped[view.name]}
             txn.put(b"view:" + view.name.encode(), codec.pack(state), db=self._meta)
         return done
 
     def _bring_up_to_date(self, txn: lmdb.Transaction, view: Projection, rows: Rows,
-                          last: int) -> None:
+                          last: int) -> dict[str, Any]:
+        """Apply what the view has not seen (all of it if it is missing or of another version).
+
+        Returns the view's running count of events it had to skip (unknown or corrupt).
+        """
         raw = txn.get(b"view:" + view.name.encode(), db=self._meta)
         state = None if raw is None else codec.unpack(raw)
         if isinstance(state, dict) and state.get("version") == view.version:
             applied = int(state.get("applied", 0))
+            skipped = _skipped(state)
             if applied == last:
-                return
+                return skipped
         else:
             rows.clear()  # missing or built by other code: rebuild from the first event
             applied = 0
+            skipped = _skipped(None)
         cur = txn.cursor(db=self._events)
         if cur.set_range(seq_key(applied + 1)):
             for key, value in cur:
                 event = codec.decode(key_seq(key), value)
                 if isinstance(event, Event) and event.known:
                     view.apply(rows, event)
+                else:
+                    count_skipped(skipped, event)
+        return skipped
+
+    def view_skipped(self, name: str, version: int) -> dict[str, Any] | None:
+        """How many events the stored view skipped (unknown, corrupt with their first seqs)."""
+        if self._meta is None:
+            return None
+        with self._begin() as txn:
+            raw = txn.get(b"view:" + name.encode(), db=self._meta)
+        state = None if raw is None else codec.unpack(raw)
+        if not isinstance(state, dict) or state.get("version") != version:
+            return None
+        return _skipped(state)
 
     def _wake(self) -> None:
         try:
@@ -373,6 +395,25 @@ class Store:
 
     def readers(self) -> str:
         return self._env.readers()
+
+
+MAX_SKIPPED_SEQS = 20
+
+
+def _skipped(state: Mapping[str, Any] | None) -> dict[str, Any]:
+    state = state or {}
+    return {"unknown": int(state.get("unknown", 0)), "corrupt": int(state.get("corrupt", 0)),
+            "corrupt_seqs": list(state.get("corrupt_seqs", ()))}
+
+
+def count_skipped(skipped: dict[str, Any], event: Event | Corrupt) -> None:
+    """Count an event a view could not use: corrupt (first seqs kept) or of an unknown type."""
+    if isinstance(event, Corrupt):
+        skipped["corrupt"] += 1
+        if len(skipped["corrupt_seqs"]) < MAX_SKIPPED_SEQS:
+            skipped["corrupt_seqs"].append(event.seq)
+    else:
+        skipped["unknown"] += 1
 
 
 def _readable(event: Event) -> bool:

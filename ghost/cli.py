@@ -106,6 +106,11 @@ def out(text: str) -> None:
     click.echo(printable(text))
 
 
+def warn(note: str | None) -> None:
+    if note:
+        click.echo(note, err=True)
+
+
 def as_json(data: Any) -> None:
     from ghost.render import dumps
 
@@ -160,6 +165,7 @@ def list_(status: str, json_: bool, watch: bool, at: str | None) -> None:
         as_json([render.task_json(t) for t in tasks])
     else:
         out(render.table(tasks))
+    warn(views.skipped_note())
 
 
 @cli.command()
@@ -175,6 +181,7 @@ def status(task_id: str, json_: bool, at: str | None) -> None:
         as_json(render.task_json(observed.task, observed))
     else:
         out(render.status_lines(observed))
+    warn(views.skipped_note())
 
 
 # -- log -----------------------------------------------------------------------------------

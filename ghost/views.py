@@ -32,3 +32,20 @@ def status(ident: str, at: str | None = None) -> core.Observed:
     if task is None:
         raise TaskNotFound(task_id, f" at {at} (not started yet, or already cleaned)")
     return core.Observed(task)
+
+
+def skipped_note() -> str | None:
+    """One line about events this ghost could not use (newer types, corrupt values), if any."""
+    from projections.checkpoint import skipped_events
+
+    with store_errors():
+        counts = skipped_events(open_store(write=False))
+    parts = []
+    if counts["unknown"]:
+        parts.append(f"{counts['unknown']} event(s) from a newer ghost were skipped")
+    if counts["corrupt"]:
+        seqs = ", ".join(map(str, counts["corrupt_seqs"]))
+        more = ", ..." if counts["corrupt"] > len(counts["corrupt_seqs"]) else ""
+        parts.append(f"{counts['corrupt']} corrupt event(s) were skipped (seq {seqs}{more}; "
+                     "run `ghost doctor`)")
+    return "Warning: " + "; ".join(parts) if parts else None

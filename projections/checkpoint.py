@@ -10,8 +10,9 @@ an older writer, or a read-only store, still reads exactly.
 from __future__ import annotations
 
 import gc
+from typing import Any
 
-from events.store import Rows, Store
+from events.store import Rows, Store, count_skipped
 from events.types import CLEANED, SPAWN_FAILED, Event
 from projections.tasks import Task, apply, fold, rebuild
 
@@ -53,6 +54,26 @@ def load_tasks(store: Store | None) -> dict[str, Task]:
     for event in store.scan(after=applied):
         fold(tasks, event)
     return tasks
+
+
+def skipped_events(store: Store | None) -> dict[str, Any]:
+    """Events the task view cannot use: {"unknown": n, "corrupt": n, "corrupt_seqs": [...]}.
+
+    Read from the view's checkpoint plus the events it has not applied yet, so it costs a scan
+    only when there is no valid stored view.
+    """
+    counts: dict[str, Any] = {"unknown": 0, "corrupt": 0, "corrupt_seqs": []}
+    if store is None:
+        return counts
+    stored = store.view_skipped(TaskView.name, VERSION)
+    after = 0
+    if stored is not None:
+        counts = stored
+        after = store.meta("view:" + TaskView.name)["applied"]
+    for event in store.scan(after=after):
+        if not isinstance(event, Event) or not event.known:
+            count_skipped(counts, event)
+    return counts
 
 
 # Events after which `apply` gives None whatever the task's state was (checked by

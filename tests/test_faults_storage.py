@@ -282,7 +282,12 @@ def test_corrupt_and_unknown_events_are_skipped_and_reported_by_seq(data_dir, en
 
     shown = list_json(env)
     assert [(t["id"], t["exit_code"]) for t in shown] == [(task["id"], 4)]
-    assert ghost("status", task["id"], env=env).returncode == 0
+    for args in (["list"], ["status", task["id"]]):
+        result = ghost(*args, env=env)
+        assert result.returncode == 0
+        assert text(result)[1].splitlines() == [  # skipped, counted, one warning line
+            f"Warning: 1 event(s) from a newer ghost were skipped; 3 corrupt event(s) were "
+            f"skipped (seq {last + 1}, {last + 3}, {last + 4}; run `ghost doctor`)"]
     report = doctor_json(env, 65)
     assert [c["seq"] for c in report["corrupt"]] == [last + 1, last + 3, last + 4]
     assert report["unknown"] == {"migrated": [last + 2]}
