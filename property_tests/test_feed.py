@@ -72,9 +72,11 @@ def test_resuming_anywhere_yields_every_seq_once_in_order(data_dir, takes, write
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, paths.store_dir(data_dir),
                                str(count), str(batch)]) for _ in range(writers)]
     seen: list[int] = []
+    deadline = time.monotonic() + 60
     try:
         turn = 0
         while True:
+            assert time.monotonic() < deadline, f"the consumer never caught up: {seen[-5:]}"
             writing = any(p.poll() is None for p in procs)
             take = takes[turn % len(takes)]
             turn += 1
