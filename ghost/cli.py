@@ -29,6 +29,10 @@ LAZY: dict[str, tuple[str, str, str]] = {
 }
 
 
+class _Interrupted(Exception):
+    """Ctrl+C inside a command, carried past click's own handling."""
+
+
 class _PipeClosed(Exception):
     """The reader of stdout went away (`ghost log ID | head -1`): a quiet success."""
 
@@ -48,10 +52,13 @@ class Ghost(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         # click turns EPIPE into a silent exit 1 before `main` below sees it; `ghost log | head`
         # succeeded, so re-raise it as something click lets through.
+        # Likewise click prints a newline before turning Ctrl+C into Abort: exit 130 silently.
         try:
             return super().invoke(ctx)
         except BrokenPipeError as exc:
             raise _PipeClosed from exc
+        except KeyboardInterrupt as exc:
+            raise _Interrupted from exc
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,
@@ -69,7 +76,7 @@ class Ghost(click.Group):
         except click.ClickException as exc:
             click.echo(f"Error: {exc.format_message()}", err=True)
             sys.exit(exc.exit_code)
-        except (KeyboardInterrupt, click.Abort):
+        except (KeyboardInterrupt, click.Abort, _Interrupted):
             sys.exit(130)
         except (BrokenPipeError, _PipeClosed):
             _quiet_stdout()
