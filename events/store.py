@@ -261,12 +261,19 @@ class Store:
         if db is None or self._meta is None:
             return None
         with self._begin() as txn:
-            raw = txn.get(b"view:" + name.encode(), db=self._meta)
-            state = None if raw is None else codec.unpack(raw)
-            if not isinstance(state, dict) or state.get("version") != version:
+            state = self._view_state(txn, name, version)
+            if state is None:
                 return None
             rows = {k.decode(): codec.unpack(v) for k, v in txn.cursor(db=db)}
         return rows, int(state.get("applied", 0))
+
+    def _view_state(self, txn: lmdb.Transaction, name: str, version: int) -> dict | None:
+        """A view's checkpoint (applied seq, skipped counts) if it was built by `version`."""
+        raw = txn.get(b"view:" + name.encode(), db=self._meta)
+        state = None if raw is None else codec.unpack(raw)
+        if not isinstance(state, dict) or state.get("version") != version:
+            return None
+        return state
 
     # -- writing -------------------------------------------------------------------------
 
@@ -383,11 +390,8 @@ class Store:
         if self._meta is None:
             return None
         with self._begin() as txn:
-            raw = txn.get(b"view:" + name.encode(), db=self._meta)
-        state = None if raw is None else codec.unpack(raw)
-        if not isinstance(state, dict) or state.get("version") != version:
-            return None
-        return _skipped(state)
+            state = self._view_state(txn, name, version)
+        return None if state is None else _skipped(state)
 
     def _wake(self) -> None:
         try:

@@ -208,13 +208,17 @@ def _fork_monitor(spec: dict[str, Any]) -> dict[str, Any]:
     from ghost import monitor
 
     pid, read_fd = monitor.fork(spec)
+    return _await_report(pid, read_fd)
+
+
+def _await_report(intermediate: int, read_fd: int) -> dict[str, Any]:
+    """Reap the short-lived intermediate process, then read the monitor's one-line report."""
     try:
-        os.waitpid(pid, 0)  # the intermediate exits as soon as the monitor is forked
+        os.waitpid(intermediate, 0)  # it exits as soon as the monitor is forked
         crash_point("run:after-monitor-start")
-        report = _read_line(read_fd, MONITOR_REPORT_TIMEOUT)
+        return parse_report(_read_line(read_fd, MONITOR_REPORT_TIMEOUT))
     finally:
         os.close(read_fd)
-    return parse_report(report)
 
 
 def parse_report(line: bytes) -> dict[str, Any]:
@@ -248,12 +252,9 @@ def _launch_monitor(spec: dict[str, Any]) -> dict[str, Any]:
     try:
         with os.fdopen(spec_w, "wb") as f:
             f.write(json.dumps(spec).encode())
-        os.waitpid(pid, 0)  # the intermediate process exits as soon as the monitor forks
-        crash_point("run:after-monitor-start")
-        report = _read_line(out_r, MONITOR_REPORT_TIMEOUT)
-    finally:
-        os.close(out_r)
-    return parse_report(report)
+    except OSError:
+        pass  # the monitor died at once: its missing report says so, and it is still reaped
+    return _await_report(pid, out_r)
 
 
 def _monitor_env() -> dict[str, str]:
