@@ -19,7 +19,6 @@ import gc
 import os
 import stat
 import struct
-import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -152,7 +151,7 @@ class Store:
 
     def _ensure_store_id(self) -> None:
         if self.meta("store_id") is None:
-            self._write(lambda _views: (), meta_defaults={"store_id": uuid.uuid4().hex})
+            self._write(lambda _views: (), meta_defaults={"store_id": os.urandom(16).hex()})
 
     # -- reading -------------------------------------------------------------------------
 

@@ -19,15 +19,13 @@ import errno
 import os
 import signal
 import sys
-import time
 from typing import Any
 
 from events import types as ev
-from events.store import Store, StoreError
-from ghost.actor import actor
+from events.store import StoreError
 from ghost.faults import crash_point
-from ghost.proc import boot_id, signal_name, start_ticks
-from projections.checkpoint import VIEWS
+from ghost.proc import boot_id, start_ticks
+from ghost.record import append
 
 # Signals a task must start with at their defaults, whatever its launcher ignored or blocked.
 RESET_SIGNALS = ("SIGINT", "SIGQUIT", "SIGTERM", "SIGHUP", "SIGPIPE", "SIGXFSZ", "SIGCHLD",
@@ -71,23 +69,6 @@ def _open_log(path: str) -> int:
     return os.open(path, flags, 0o600)
 
 
-def _append(spec: dict[str, Any], event: ev.Event, attempts: int = 1) -> None:
-    for attempt in range(attempts):
-        try:
-            store = Store.open(spec["store"], create=True, views=VIEWS,
-                              map_floor=spec["map_floor"])
-            assert store is not None
-            try:
-                store.append([event])
-            finally:
-                store.close()
-            return
-        except StoreError:
-            if attempt + 1 == attempts:
-                raise
-            time.sleep(min(2.0, 0.1 * 2**attempt))  # disk full or similar: keep trying a while
-
-
 def _report(out: Any, result: dict[str, Any]) -> None:
     """Tell `ghost run` how the start went, in one line: `ok PID STARTED_NS` or
     `error CODE MESSAGE`.
@@ -104,19 +85,6 @@ def _report(out: Any, result: dict[str, Any]) -> None:
         out.close()
     except OSError:
         pass
-
-
-def end_event(task: str, status: int, rusage: Any) -> ev.Event:
-    usage = {"utime": round(rusage.ru_utime, 6), "stime": round(rusage.ru_stime, 6),
-             "maxrss_kb": rusage.ru_maxrss}
-    who = actor("monitor")
-    end = time.time_ns()
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        return ev.make(ev.KILLED, task, signal=signal_name(sig), signum=sig, end_ns=end,
-                       core_dumped=os.WCOREDUMP(status), rusage=usage, actor=who)
-    return ev.make(ev.EXITED, task, code=os.waitstatus_to_exitcode(status), end_ns=end,
-                   rusage=usage, actor=who)
 
 
 def start(spec: dict[str, Any], out: Any) -> int | None:
@@ -145,7 +113,7 @@ def start(spec: dict[str, Any], out: Any) -> int | None:
         env_keys=spec["env_keys"], monitor={"pid": os.getpid(), "start_ticks": me},
         actor=spec["actor"])
     try:
-        _append(spec, spawned)
+        append(spec, spawned)
     except StoreError as exc:
         os.close(go_w)  # the child sees EOF and quits without running anything
         os.waitpid(pid, 0)
@@ -170,17 +138,13 @@ def start(spec: dict[str, Any], out: Any) -> int | None:
         _, status = os.waitpid(pid, 0)
         exit_code = exec_exit_code(int(code_text or 0))
         error = f"cannot run {spec['command'][0]}: {message}"
-        _append(spec, ev.make(ev.SPAWN_FAILED, task, command=spec["command"], cwd=spec["cwd"],
-                              error=error, exit_code=exit_code, actor=spec["actor"]), 5)
+        append(spec, ev.make(ev.SPAWN_FAILED, task, command=spec["command"], cwd=spec["cwd"],
+                              error=error, exit_code=exit_code, actor=spec["actor"]),
+               attempts=5)
         _report(out, {"ok": False, "exit_code": exit_code, "error": error})
         return None
     _report(out, {"ok": True, "pid": pid, "task": task, "started_ns": spawned.time_ns})
     return pid
-
-
-def record_end(spec: dict[str, Any], status: int, rusage: Any) -> None:
-    crash_point("monitor:before-end-record")
-    _append(spec, end_event(spec["task"], status, rusage), attempts=30)
 
 
 def exec_waiter(spec: dict[str, Any], pid: int) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
-from dataclasses import dataclass
+from typing import NamedTuple
 
 PIDFD_SIGNAL_PROCESS_GROUP = 4  # Linux >= 6.9
 
@@ -25,8 +25,7 @@ def boot_id() -> str:
         return ""
 
 
-@dataclass(frozen=True, slots=True)
-class ProcStat:
+class ProcStat(NamedTuple):
     pid: int
     state: str
     ppid: int

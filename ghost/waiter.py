@@ -18,7 +18,7 @@ def wait_and_record(spec: dict, pid: int) -> None:
             continue
         except ChildProcessError:
             return  # not our child (cannot happen after exec); readers reconcile it as lost
-    from ghost.monitor import record_end
+    from ghost.record import record_end
 
     record_end(spec, status, rusage)
 

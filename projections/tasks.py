@@ -8,9 +8,8 @@ times inside events are data, never used for ordering.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
-from functools import cache
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from events.types import (
     CLEANED,
@@ -31,8 +30,13 @@ UNKNOWN = "unknown"
 STATUSES = (RUNNING, EXITED_STATUS, KILLED_STATUS, UNKNOWN)
 
 
-@dataclass(frozen=True, slots=True)
-class Task:
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+class Task(NamedTuple):
+    """One task as the log tells it. A named tuple: immutable, and light to import for the
+    monitor's end-of-task path (dataclasses would pull in `inspect`)."""
+
     id: str
     command: tuple[str, ...]
     cwd: str
@@ -46,13 +50,13 @@ class Task:
     monitor_pid: int = 0
     monitor_start_ticks: int = 0
     env_keys: tuple[str, ...] = ()
-    actor: Mapping[str, Any] = field(default_factory=dict)
+    actor: Mapping[str, Any] = _EMPTY
     finished_ns: int | None = None
     exit_code: int | None = None
     signal: str | None = None
-    rusage: Mapping[str, Any] = field(default_factory=dict)
+    rusage: Mapping[str, Any] = _EMPTY
     lost_reason: str | None = None
-    stop: Mapping[str, Any] = field(default_factory=dict)
+    stop: Mapping[str, Any] = _EMPTY
     spawned_seq: int = 0
     last_seq: int = 0
 
@@ -61,7 +65,7 @@ class Task:
         return self.status == RUNNING
 
     def to_row(self) -> dict[str, Any]:
-        row = asdict(self)
+        row = self._asdict()
         row["command"] = list(self.command)
         row["env_keys"] = list(self.env_keys)
         row["actor"] = dict(self.actor)
@@ -71,16 +75,14 @@ class Task:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Task:
-        known = _field_names()
+        known = _FIELD_NAMES
         values = {k: v for k, v in row.items() if k in known}
         values["command"] = tuple(values.get("command", ()))
         values["env_keys"] = tuple(values.get("env_keys", ()))
         return cls(**values)
 
 
-@cache
-def _field_names() -> frozenset[str]:
-    return frozenset(f.name for f in fields(Task))
+_FIELD_NAMES = frozenset(Task._fields)
 
 
 def _spawned(event: Event) -> Task:
@@ -119,15 +121,14 @@ def apply(task: Task | None, event: Event) -> Task | None:
         stop = {"signal": event.data["signal"], "force": event.data["force"],
                 "timeout": event.data["timeout"], "time_ns": event.time_ns,
                 "actor": dict(event.get("actor") or {})}
-        return replace(task, stop=stop, last_seq=event.seq)
+        return task._replace(stop=stop, last_seq=event.seq)
     if kind in (EXITED, KILLED):
         # The monitor's exact record wins over an earlier reconciliation guess ("unknown"),
         # but never over another exact record.
         if task.status in (EXITED_STATUS, KILLED_STATUS):
             return task
         exited = kind == EXITED
-        return replace(
-            task,
+        return task._replace(
             status=EXITED_STATUS if exited else KILLED_STATUS,
             exit_code=event.data["code"] if exited else None,
             signal=None if exited else event.data["signal"],
@@ -139,7 +140,7 @@ def apply(task: Task | None, event: Event) -> Task | None:
     if kind == LOST:
         if not task.running:
             return task
-        return replace(task, status=UNKNOWN, lost_reason=event.data["reason"],
+        return task._replace(status=UNKNOWN, lost_reason=event.data["reason"],
                        finished_ns=event.time_ns, last_seq=event.seq)
     return task  # a type this projection does not use
 
