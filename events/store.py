@@ -119,10 +119,18 @@ class Store:
         self._wake_fd: int | None = None
 
     def _open_db(self, name: bytes) -> Any:
-        try:
-            return self._env.open_db(name, create=not self.readonly)
-        except lmdb.NotFoundError:
-            return None  # read-only store that never had this database: it reads as empty
+        # open_db runs its own write transaction, so it meets the same map changes as a write.
+        for _ in range(MAX_GROW_RETRIES):
+            try:
+                return self._env.open_db(name, create=not self.readonly)
+            except lmdb.NotFoundError:
+                return None  # read-only store that never had this database: it reads as empty
+            except lmdb.MapResizedError:
+                self._env.set_mapsize(0)  # another process grew the map since we opened it
+            except lmdb.MapFullError:
+                self._env.set_mapsize(self._env.info()["map_size"] * 2)
+        raise StoreError(f"cannot open database {name.decode()} in {self.path}: the map keeps "
+                         "changing size", "map_full")
 
     # -- opening -------------------------------------------------------------------------
 
@@ -135,10 +143,15 @@ class Store:
             return None
         _check_dir(path, create)
         env, readonly = _open_env(path, map_floor)
-        store = cls(path, env, readonly, views)
-        if not readonly:
-            env.reader_check()  # free slots of readers that were killed
-            store._ensure_store_id()
+        try:
+            store = cls(path, env, readonly, views)
+            if not readonly:
+                env.reader_check()  # free slots of readers that were killed
+                store._ensure_store_id()
+        except lmdb.Error as exc:
+            env.close()
+            _open_paths.discard(path)
+            raise StoreError(f"cannot open the event store in {path}: {exc}") from exc
         return store
 
     def close(self) -> None:

@@ -178,6 +178,23 @@ def test_a_map_grown_by_another_process_is_adopted_transparently(path):
         store.close()
 
 
+def test_opening_while_another_process_grows_the_map_does_not_fail(path):
+    """Regression: the map could grow between mapping the file and opening the databases
+    (open_db runs a write transaction); a monitor then died recording its task's end."""
+    from events import store as store_module
+    from projections.checkpoint import VIEWS
+
+    Store.open(path, create=True, map_floor=SMALL_MAP).close()
+    env, readonly = store_module._open_env(path, SMALL_MAP)  # mapped at the small size
+    run_python(APPEND_MANY, path, "3000")  # another process grows the map meanwhile
+    store = Store(path, env, readonly, VIEWS)  # opens its databases after the growth
+    try:
+        assert store.append([lost("after")])[0].seq == 3001
+        assert len(store.read()) == 3001
+    finally:
+        store.close()
+
+
 HOLD_A_READ = """
     import sys, time
     from events.store import Store
