@@ -13,25 +13,27 @@ is rewritten so followers (see `events.follow`) are woken by inotify.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import gc
 import os
-import stat
 import struct
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import lmdb
 
 from events import codec
+from events.environment import DATA, WAKE, check_dir, open_env
+from events.errors import StoreError
 from events.types import SCHEMAS, Corrupt, Event, check_fields
+from events.views import Projection, Rows, count_skipped, skipped_from
+
+__all__ = ["DATA", "WAKE", "Projection", "Rows", "Store", "StoreError", "count_skipped",
+           "key_seq", "open_in_process", "seq_key"]
 
 MAP_FLOOR = 1 << 30  # reserved address space; sparse on disk, ~4M events
 MAX_GROW_RETRIES = 8
 MAX_TASK_ID = 400  # bytes; index keys are task id + NUL + 8-byte seq, LMDB keys <= 511 bytes
-WAKE = "wake"
-DATA = "data.mdb"
 
 _SEQ = struct.Struct(">Q")
 _DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EIO)
@@ -52,51 +54,6 @@ def seq_key(seq: int) -> bytes:
 
 def key_seq(key: bytes) -> int:
     return _SEQ.unpack(key)[0]
-
-
-class StoreError(Exception):
-    """A store operation failed.
-
-    `kind` is one of readonly, disk_full, map_full, unsafe, invalid, io.
-    """
-
-    def __init__(self, message: str, kind: str = "io") -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-class Rows:
-    """A view's rows inside one transaction: string keys, plain msgpack-able values."""
-
-    def __init__(self, txn: lmdb.Transaction, db: Any) -> None:
-        self._txn = txn
-        self._db = db
-
-    def get(self, key: str) -> Any:
-        raw = self._txn.get(key.encode(), db=self._db)
-        return None if raw is None else codec.unpack(raw)
-
-    def put(self, key: str, value: Any) -> None:
-        self._txn.put(key.encode(), codec.pack(value), db=self._db)
-
-    def delete(self, key: str) -> None:
-        self._txn.delete(key.encode(), db=self._db)
-
-    def items(self) -> Iterator[tuple[str, Any]]:
-        for key, raw in self._txn.cursor(db=self._db):
-            yield key.decode(), codec.unpack(raw)
-
-    def clear(self) -> None:
-        self._txn.drop(self._db, delete=False)
-
-
-class Projection(Protocol):
-    """A view kept current inside every write transaction (see projections.checkpoint)."""
-
-    name: str
-    version: int
-
-    def apply(self, rows: Rows, event: Event) -> None: ...
 
 
 # Given the views as of the transaction's start, returns the events to append (maybe none).
@@ -141,8 +98,8 @@ class Store:
         exists = os.path.exists(os.path.join(path, DATA))
         if not exists and not create:
             return None
-        _check_dir(path, create)
-        env, readonly = _open_env(path, map_floor)
+        check_dir(path, create)
+        env, readonly = open_env(path, map_floor)
         try:
             store = cls(path, env, readonly, views)
             if not readonly:
@@ -380,13 +337,13 @@ class Store:
         state = None if raw is None else codec.unpack(raw)
         if isinstance(state, dict) and state.get("version") == view.version:
             applied = int(state.get("applied", 0))
-            skipped = _skipped(state)
+            skipped = skipped_from(state)
             if applied == last:
                 return skipped
         else:
             rows.clear()  # missing or built by other code: rebuild from the first event
             applied = 0
-            skipped = _skipped(None)
+            skipped = skipped_from(None)
         cur = txn.cursor(db=self._events)
         if cur.set_range(seq_key(applied + 1)):
             for key, value in cur:
@@ -403,7 +360,7 @@ class Store:
             return None
         with self._begin() as txn:
             state = self._view_state(txn, name, version)
-        return None if state is None else _skipped(state)
+        return None if state is None else skipped_from(state)
 
     def _wake(self) -> None:
         try:
@@ -420,25 +377,6 @@ class Store:
 
     def readers(self) -> str:
         return self._env.readers()
-
-
-MAX_SKIPPED_SEQS = 20
-
-
-def _skipped(state: Mapping[str, Any] | None) -> dict[str, Any]:
-    state = state or {}
-    return {"unknown": int(state.get("unknown", 0)), "corrupt": int(state.get("corrupt", 0)),
-            "corrupt_seqs": list(state.get("corrupt_seqs", ()))}
-
-
-def count_skipped(skipped: dict[str, Any], event: Event | Corrupt) -> None:
-    """Count an event a view could not use: corrupt (first seqs kept) or of an unknown type."""
-    if isinstance(event, Corrupt):
-        skipped["corrupt"] += 1
-        if len(skipped["corrupt_seqs"]) < MAX_SKIPPED_SEQS:
-            skipped["corrupt_seqs"].append(event.seq)
-    else:
-        skipped["unknown"] += 1
 
 
 def _readable(event: Event) -> bool:
@@ -470,53 +408,3 @@ def _task_key(task: str) -> bytes:
     return key
 
 
-def _check_dir(path: str, create: bool) -> None:
-    """The store directory must be a real directory of ours; created 0700 when missing."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        if not create:
-            raise StoreError(f"no event store in {path}") from None
-        os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(path, 0o700)
-        os.chmod(path, 0o700)
-        st = os.lstat(path)
-    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
-        raise StoreError(f"{path} is not a directory (a symlink or file is in its place)", "unsafe")
-    for name in (DATA, "lock.mdb", WAKE):
-        try:
-            if stat.S_ISLNK(os.lstat(os.path.join(path, name)).st_mode):
-                raise StoreError(f"{os.path.join(path, name)} is a symlink; refusing it", "unsafe")
-        except FileNotFoundError:
-            pass
-
-
-def _open_env(path: str, map_floor: int) -> tuple[lmdb.Environment, bool]:
-    kwargs = dict(subdir=True, max_dbs=8, max_readers=126, max_spare_txns=0, mode=0o600,
-                  writemap=False, sync=True, metasync=True, lock=True)
-    old_umask = os.umask(0o077)
-    try:
-        env = lmdb.open(path, map_size=0 if os.path.exists(os.path.join(path, DATA))
-                        else map_floor, **kwargs)
-    except lmdb.Error as exc:
-        if not _is_readonly_error(exc):
-            raise StoreError(f"cannot open the event store in {path}: {exc}") from exc
-        try:
-            env = lmdb.open(path, readonly=True, map_size=0, **kwargs)
-        except lmdb.Error:
-            # LMDB cannot take its lock on a read-only file system; a snapshot read is still safe.
-            env = lmdb.open(path, readonly=True, map_size=0, **{**kwargs, "lock": False})
-        return env, True
-    finally:
-        os.umask(old_umask)
-    if env.info()["map_size"] < map_floor:
-        env.set_mapsize(map_floor)
-    return env, False
-
-
-def _is_readonly_error(exc: lmdb.Error) -> bool:
-    if isinstance(exc, lmdb.ReadonlyError):
-        return True
-    text = str(exc)
-    return any(os.strerror(code) in text for code in (errno.EACCES, errno.EROFS, errno.EPERM))

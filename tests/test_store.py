@@ -181,11 +181,11 @@ def test_a_map_grown_by_another_process_is_adopted_transparently(path):
 def test_opening_while_another_process_grows_the_map_does_not_fail(path):
     """Regression: the map could grow between mapping the file and opening the databases
     (open_db runs a write transaction); a monitor then died recording its task's end."""
-    from events import store as store_module
+    from events import environment
     from projections.checkpoint import VIEWS
 
     Store.open(path, create=True, map_floor=SMALL_MAP).close()
-    env, readonly = store_module._open_env(path, SMALL_MAP)  # mapped at the small size
+    env, readonly = environment.open_env(path, SMALL_MAP)  # mapped at the small size
     run_python(APPEND_MANY, path, "3000")  # another process grows the map meanwhile
     store = Store(path, env, readonly, VIEWS)  # opens its databases after the growth
     try:
