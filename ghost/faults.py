@@ -29,3 +29,14 @@ def crash_point(name: str) -> None:
     """SIGKILL this process when the test harness asked to crash at `name`."""
     if os.environ.get(CRASH_ENV) == name:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+FORK_FAIL_ENV = "GHOST_TEST_FAIL_FORK"
+FORK_POINTS = ("run:fork-monitor", "monitor:fork-task")
+
+
+def fork_point(name: str) -> None:
+    """Fail like fork() does when the process limit is reached (EAGAIN), when the test harness
+    asked for it at `name`: as root, RLIMIT_NPROC cannot produce the real failure."""
+    if os.environ.get(FORK_FAIL_ENV) == name:
+        raise BlockingIOError(11, "Resource temporarily unavailable")

@@ -23,7 +23,7 @@ from typing import Any
 
 from events import types as ev
 from events.store import StoreError
-from ghost.faults import crash_point
+from ghost.faults import crash_point, fork_point
 from ghost.proc import boot_id, start_ticks
 from ghost.record import append
 
@@ -93,7 +93,18 @@ def start(spec: dict[str, Any], out: Any) -> int | None:
     log_fd = _open_log(spec["log_path"])
     go_r, go_w = os.pipe()
     err_r, err_w = os.pipe()
-    pid = os.fork()
+    try:
+        fork_point("monitor:fork-task")
+        pid = os.fork()
+    except OSError as exc:  # e.g. EAGAIN at the process limit: nothing ran, leave no trace
+        for fd in (log_fd, go_r, go_w, err_r, err_w):
+            os.close(fd)
+        os.unlink(spec["log_path"])
+        error = f"cannot start {spec['command'][0]}: {exc.strerror}"
+        append(spec, ev.make(ev.SPAWN_FAILED, task, command=spec["command"], cwd=spec["cwd"],
+                             error=error, exit_code=1, actor=spec["actor"]), attempts=5)
+        _report(out, {"ok": False, "exit_code": 1, "error": error})
+        return None
     if pid == 0:
         os.close(go_w)
         os.close(err_r)
@@ -201,7 +212,13 @@ def fork(spec: dict[str, Any]) -> tuple[int, int]:
     Returns (pid of the short-lived intermediate to reap, fd to read the report from).
     """
     read_fd, write_fd = os.pipe()
-    pid = os.fork()
+    try:
+        fork_point("run:fork-monitor")
+        pid = os.fork()
+    except OSError:
+        os.close(read_fd)
+        os.close(write_fd)
+        raise
     if pid == 0:
         try:
             os.close(read_fd)

@@ -207,7 +207,12 @@ def _fork_monitor(spec: dict[str, Any]) -> dict[str, Any]:
     """The fast path for the CLI: the monitor is a fork of this process, no new interpreter."""
     from ghost import monitor
 
-    pid, read_fd = monitor.fork(spec)
+    try:
+        pid, read_fd = monitor.fork(spec)
+    except OSError as exc:  # e.g. EAGAIN at the process limit: nothing started
+        error = GhostError(f"cannot start the task monitor: {exc.strerror}")
+        record_failure(spec["task"], spec["command"], spec["cwd"], error, spec["actor"]["via"])
+        raise error from None
     return _await_report(pid, read_fd)
 
 
@@ -242,8 +247,12 @@ def _launch_monitor(spec: dict[str, Any]) -> dict[str, Any]:
     try:
         pid = os.posix_spawn(sys.executable, [sys.executable, "-I", "-m", "ghost.monitor"],
                              _monitor_env(), file_actions=file_actions, setsid=True)
-    except OSError as exc:
-        raise GhostError(f"cannot start the task monitor: {exc.strerror}") from exc
+    except OSError as exc:  # e.g. EAGAIN at the process limit: nothing started
+        os.close(spec_w)
+        os.close(out_r)
+        error = GhostError(f"cannot start the task monitor: {exc.strerror}")
+        record_failure(spec["task"], spec["command"], spec["cwd"], error, spec["actor"]["via"])
+        raise error from exc
     finally:
         os.close(spec_r)
         os.close(out_w)
