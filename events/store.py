@@ -22,7 +22,7 @@ from typing import Any
 
 import lmdb
 
-from events import codec
+from events import codec, timeline
 from events.environment import DATA, WAKE, check_dir, open_env
 from events.errors import StoreError
 from events.types import SCHEMAS, Corrupt, Event, check_fields
@@ -73,6 +73,8 @@ class Store:
         self._by_task = self._open_db(b"by_task")
         self._meta = self._open_db(b"meta")
         self._view_dbs = {v.name: self._open_db(b"view:" + v.name.encode()) for v in self._views}
+        self._snaps = self._open_db(b"snaps")
+        self._times = self._open_db(b"times")
         self._wake_fd: int | None = None
 
     def _open_db(self, name: bytes) -> Any:
@@ -307,6 +309,7 @@ class Store:
         skipped = {v.name: self._bring_up_to_date(txn, v, views[v.name], last)
                    for v in self._views}
         new = decide(views)
+        before = last
         done: list[Event] = []
         for event in new:
             last += 1
@@ -321,10 +324,16 @@ class Store:
                     view.apply(views[view.name], stamped)
                 else:
                     count_skipped(skipped[view.name], stamped)
+                counters = skipped[view.name]
+                counters["max_time"] = max(counters["max_time"], stamped.time_ns)
             done.append(stamped)
+        timeline.note_times(txn, self._times, self._meta, done)
         for view in self._views:
             state = {"version": view.version, "applied": last, **skipped[view.name]}
             txn.put(b"view:" + view.name.encode(), codec.pack(state), db=self._meta)
+            if timeline.snapshot_due(before, last):
+                timeline.write_snapshot(txn, self._snaps, self._meta, self._view_dbs[view.name],
+                                        view.name, view.version, last, state["max_time"])
         return done
 
     def _bring_up_to_date(self, txn: lmdb.Transaction, view: Projection, rows: Rows,
@@ -352,7 +361,24 @@ class Store:
                     view.apply(rows, event)
                 else:
                     count_skipped(skipped, event)
+                if isinstance(event, Event):
+                    skipped["max_time"] = max(skipped["max_time"], event.time_ns)
         return skipped
+
+    def snapshot(self, name: str, version: int,
+                 at_ns: int) -> tuple[int, dict[str, Any]] | None:
+        """(seq, rows) of the newest snapshot of a view whose events are all stamped <= at_ns."""
+        if self._snaps is None or self._meta is None:
+            return None
+        with self._begin() as txn:
+            return timeline.latest_snapshot(txn, self._snaps, self._meta, name, version, at_ns)
+
+    def skippable_blocks(self, at_ns: int) -> set[int]:
+        """Blocks of `timeline.TIME_BLOCK` seqs whose every event is stamped after `at_ns`."""
+        if self._times is None or self._meta is None:
+            return set()
+        with self._begin() as txn:
+            return timeline.skippable_blocks(txn, self._times, self._meta, at_ns)
 
     def view_skipped(self, name: str, version: int) -> dict[str, Any] | None:
         """How many events the stored view skipped (unknown, corrupt with their first seqs)."""

@@ -50,9 +50,12 @@ MAX_SKIPPED_SEQS = 20
 
 
 def skipped_from(state: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A view's running counters: events it skipped, and the latest time of any event seen
+    (`max_time`, which tells time travel which snapshots it may start from)."""
     state = state or {}
     return {"unknown": int(state.get("unknown", 0)), "corrupt": int(state.get("corrupt", 0)),
-            "corrupt_seqs": list(state.get("corrupt_seqs", ()))}
+            "corrupt_seqs": list(state.get("corrupt_seqs", ())),
+            "max_time": int(state.get("max_time", 0))}
 
 
 def count_skipped(skipped: dict[str, Any], event: Event | Corrupt) -> None:

@@ -71,8 +71,16 @@ def test_forgetting_events_leave_nothing_whatever_came_before():
             assert apply(state, Event(kind, "t", {}, 3, 1, 3)) is None
 
 
-def test_tasks_at_equals_folding_every_event_up_to_t():
-    """The shortcut in tasks_at against the plain definition, at every event's time."""
+def test_tasks_at_equals_folding_every_event_up_to_t(tmp_path, monkeypatch):
+    """tasks_at (snapshots, skipped time blocks, held-back folds) against the plain definition,
+    at every event's time, on a real store with clocks that sometimes step far back."""
+    from events import timeline
+    from events.store import Store
+    from projections.checkpoint import VIEWS
+
+    monkeypatch.setattr(timeline, "SNAPSHOT_EVERY", 37)  # many snapshots and blocks in 400
+    monkeypatch.setattr(timeline, "TIME_BLOCK", 16)
+    monkeypatch.setattr("projections.checkpoint.TIME_BLOCK", 16)
     rng = random.Random(7)
     log: list[Event] = []
     for seq in range(1, 400):
@@ -83,13 +91,23 @@ def test_tasks_at_equals_folding_every_event_up_to_t():
                 STOP_REQUESTED: {"signal": "SIGTERM", "timeout": 1.0, "force": False},
                 EXITED: {"code": seq % 4, "end_ns": seq}, CLEANED: {"log_removed": False},
                 SPAWN_FAILED: {"command": ["c"], "cwd": "/", "error": "e", "exit_code": 1}}[kind]
-        # wall clock mostly rising, sometimes stepping back: order is seq, time is only a filter
-        stamp = seq * 10 - (25 if rng.random() < 0.1 else 0)
+        # wall clock mostly rising, sometimes stepping back a little or a lot: order is seq,
+        # time is only a filter
+        step = rng.random()
+        stamp = seq * 10 - (25 if step < 0.1 else 1500 if step < 0.13 else 0)
         log.append(Event(kind, task, data, stamp, 1, seq))
 
-    class Log:
-        def scan(self):
-            return iter(log)
-
-    for at in sorted({e.time_ns for e in log} | {0, 10**9}):
-        assert tasks_at(Log(), at) == rebuild(e for e in log if e.time_ns <= at)  # type: ignore
+    store = Store.open(str(tmp_path / "store"), create=True, views=VIEWS)
+    assert store is not None
+    try:
+        rest = list(log)
+        while rest:
+            size = rng.choice([1, 3, 20, 50])
+            store.append(rest[:size])
+            rest = rest[size:]
+        assert store.snapshot("tasks", 1, 10**9) is not None  # the shortcut is exercised
+        assert store.skippable_blocks(200)
+        for at in sorted({e.time_ns for e in log} | {-10**6, 0, 10**9}):
+            assert tasks_at(store, at) == rebuild(e for e in log if e.time_ns <= at), at
+    finally:
+        store.close()
