@@ -14,6 +14,7 @@ from contextlib import contextmanager
 
 import click
 
+from ghost.control import describe_end
 from ghost.errors import TIMEOUT, GhostError
 from ghost.live import (
     Ended,
@@ -41,10 +42,8 @@ def ctrl_c_exits() -> Iterator[None]:
 
 def end_note(task: Task) -> str:
     """The one stderr line saying how a task ended (shared by `log -f` and `wait`)."""
-    if task.status == "exited":
-        how = f"exited with code {task.exit_code}"
-    elif task.status == "killed":
-        how = f"killed by {task.signal}"
+    if task.status in ("exited", "killed"):
+        how = describe_end(task)
     else:
         how = f"ended, exit code unknown ({task.lost_reason or 'its end was not observed'})"
     return f"ghost: task {short_id(task.id)} {how}"
