@@ -18,6 +18,7 @@ import gc
 import os
 import struct
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from itertools import islice
 from typing import Any
 
 import lmdb
@@ -177,6 +178,20 @@ class Store:
             if paused:
                 gc.enable()
         return out
+
+    def read_raw(self, after: int = 0, limit: int | None = None) -> list[tuple[int, bytes]]:
+        """Like `read`, still encoded: (seq, bytes) pairs. For a consumer that decodes and
+        re-encodes one event at a time (the export), so each event is still in the CPU cache
+        when it is written out: that alone made `ghost events` ~20% faster (bench/history.py)."""
+        if self._events is None:
+            return []
+        with self._begin() as txn:
+            cur = txn.cursor(db=self._events)
+            if not cur.set_range(seq_key(after + 1)):
+                return []
+            if limit is None:
+                return [(key_seq(key), raw) for key, raw in cur]
+            return [(key_seq(key), raw) for key, raw in islice(cur, limit)]
 
     def scan(self, after: int = 0, chunk: int = 10_000) -> Iterator[Event | Corrupt]:
         """Every event after `after`, read in short transactions of `chunk` events."""

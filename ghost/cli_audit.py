@@ -23,7 +23,7 @@ from events.types import (
     STOP_REQUESTED,
     Corrupt,
 )
-from ghost import audit
+from ghost import audit, export
 from ghost.render import command_line, duration, local_time
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -56,12 +56,12 @@ def history_command(task_id: str | None, since: str | None, until: str | None,
     stdout = sys.stdout.buffer
     if json_:
         for page in _pages(e.item for e in found.entries):
-            stdout.write(audit.jsonl(page, found.store_id))
+            stdout.write(export.jsonl(page, found.store_id))
         stdout.flush()
         return
     wrote = False
     for lines in _pages(history_lines(found.entries, len(str(max(found.last_seq, 1))))):
-        stdout.write(audit.utf8("\n".join(lines) + "\n"))
+        stdout.write(export.utf8("\n".join(lines) + "\n"))
         wrote = True
     if not wrote:
         stdout.write(b"No events found.\n")
@@ -150,7 +150,7 @@ def details(kind: str, data: Mapping[str, Any], started_ns: int | None) -> str:
     if kind == CLEANED:
         log = "log deleted" if data["log_removed"] else "log kept"
         return _join(f"removed from the list, {log}", _by(data))
-    names = sorted(k for k in data if k not in audit.SECRET_FIELDS)
+    names = sorted(k for k in data if k not in export.SECRET_FIELDS)
     return f"fields: {', '.join(names)}" if names else ""
 
 
@@ -172,12 +172,13 @@ def events_command(after: int, follow: bool, fmt: str) -> None:
     from events.follow import Interrupted
 
     found = audit.feed(after, follow, stop=_reader_gone if follow else None)
-    encode = audit.jsonl if fmt == "jsonl" else audit.msgpack_records
+    encode = export.jsonl if fmt == "jsonl" else export.msgpack_records
     out = sys.stdout.buffer
     try:
         for batch in found.batches:
-            if batch:
-                out.write(encode(batch, found.store_id))
+            records = encode(batch, found.store_id)
+            if records:
+                out.write(records)
                 out.flush()  # a line never waits for the next event
     except (KeyboardInterrupt, Interrupted):
         sys.exit(130)  # Ctrl+C is how a follow ends: no traceback, not even click's newline

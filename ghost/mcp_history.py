@@ -3,7 +3,7 @@
 One task's events come from ghost.audit.history (the per-task index; cleaned tasks and failed
 starts included). For all tasks the log is read backwards from its end in chunks, so the most
 recent `limit` events cost a few short reads however long the log is (audit.history would scan
-it all). Records are ghost.audit.record's: seq, time, time_ns, type, task, v, store and the
+it all). Records are ghost.export.record's: seq, time, time_ns, type, task, v, store and the
 event's own fields, never an `env` mapping; undecodable entries appear as
 {"seq", "type": "corrupt", "reason"} so a reader sees no gap.
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 from events.store import Store
 from events.types import Corrupt, Event
-from ghost import audit
+from ghost import audit, export
 from ghost.state import open_store, store_errors
 from ghost.timeparse import parse_time
 
@@ -38,7 +38,7 @@ def history(ident: str | None, since: str | None, limit: int) -> tuple[list[dict
         with store_errors():
             chosen = _recent(store, parse_time(since) if since else None, limit)
             store_id = store.store_id
-    return ([_jsonable(audit.record(e, store_id)) for e in chosen[-limit:]],
+    return ([_jsonable(export.record(e, store_id)) for e in chosen[-limit:]],
             len(chosen) > limit)
 
 
