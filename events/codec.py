@@ -15,7 +15,7 @@ from typing import Any
 
 import msgpack
 
-from events.types import OPTIONAL_FIELDS, SCHEMAS, Corrupt, Event, check_fields
+from events.types import SCHEMAS, Corrupt, Event, check_fields, fields_problem
 
 # (type, version) -> function turning that version's fields into the next version's.
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
@@ -28,9 +28,9 @@ _packer = msgpack.Packer(use_bin_type=True, unicode_errors=_ERRORS)
 
 
 def encode(event: Event) -> bytes:
-    return _packer.pack(
-        {"t": event.type, "k": event.task, "ts": event.time_ns, "v": event.v, "d": dict(event.data)}
-    )
+    data = event.data
+    return _packer.pack({"t": event.type, "k": event.task, "ts": event.time_ns, "v": event.v,
+                         "d": data if data.__class__ is dict else dict(data)})
 
 
 def upcast(event_type: str, version: int, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -69,46 +69,13 @@ def decode(seq: int, raw: bytes) -> Event | Corrupt:
             return Corrupt(seq, f"cannot upcast: {exc!r}", bytes(raw))
         problem = check_fields(event_type, data)
     else:
-        # The events of one type nearly always share one shape (names in the same order, values
-        # of the same classes): its verdict is looked up, not recomputed (~0.3 us per event).
-        shape = (event_type, *data, *map(type, data.values()))
-        known = _SHAPES.get(shape)
-        if known is None or known[0] is not schema:
-            if len(_SHAPES) >= _MAX_SHAPES:
-                _SHAPES.clear()
-            known = _SHAPES[shape] = (schema, _decoded_problem(event_type, schema, data))
-        problem = known[1]
+        problem = fields_problem(event_type, data)
     if problem:
         return Corrupt(seq, problem, bytes(raw))
     return _new_event(Event, (event_type, task, data, ts, version, seq, True))
 
 
 _new_event = tuple.__new__  # Event's own __new__ is Python code; this builds the same tuple
-# (type, field names..., value classes...) -> (schema, problem or None), for `decode`.
-_SHAPES: dict[tuple[Any, ...], tuple[Any, str | None]] = {}
-_MAX_SHAPES = 4096  # a log of endlessly varied shapes must not grow it without bound
-
-# type -> (the schema it was built from, required names, {field: exact python types allowed}).
-_FAST_CHECKS: dict[str, tuple[Any, frozenset[str], dict[str, frozenset[type]]]] = {}
-
-
-def _decoded_problem(event_type: str, schema: Any, data: dict[str, Any]) -> str | None:
-    """`check_fields` for freshly unpacked data, where exact type tests suffice (msgpack makes
-    no subclasses; bool is not an int here); about twice as fast on the replay hot path."""
-    cached = _FAST_CHECKS.get(event_type)
-    if cached is None or cached[0] is not schema:
-        allowed = {name: frozenset(types) for name, types in OPTIONAL_FIELDS.items()}
-        for name, types in schema[1].items():  # a required field must fit both lists
-            allowed[name] = frozenset(types) & allowed.get(name, frozenset(types))
-        cached = _FAST_CHECKS[event_type] = (schema, frozenset(schema[1]), allowed)
-    _, required, allowed = cached
-    if not required <= data.keys():
-        return check_fields(event_type, data)  # it names the missing field
-    for name, value in data.items():
-        types = allowed.get(name)
-        if types is not None and value.__class__ not in types:
-            return f"{event_type}: field {name!r} has type {type(value).__name__}"
-    return None
 
 
 def pack(obj: Any) -> bytes:

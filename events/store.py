@@ -26,7 +26,7 @@ import lmdb
 from events import codec, timeline
 from events.environment import DATA, WAKE, check_dir, open_env
 from events.errors import StoreError
-from events.types import SCHEMAS, Corrupt, Event, check_fields
+from events.types import SCHEMAS, Corrupt, Event, fields_problem
 from events.views import Projection, Rows, count_skipped, skipped_from
 
 __all__ = ["DATA", "WAKE", "Projection", "Rows", "Store", "StoreError", "count_skipped",
@@ -439,7 +439,7 @@ def _readable(event: Event) -> bool:
     if event.v < schema[0]:
         problem = f"{event.type} v{event.v} is older than the current v{schema[0]}"
     else:
-        problem = check_fields(event.type, event.data)
+        problem = fields_problem(event.type, event.data)
     if problem:
         raise StoreError(f"refusing to append a malformed event: {problem}", "invalid")
     return True

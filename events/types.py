@@ -83,7 +83,8 @@ class Event(_EventBase):
         return self.data.get(name, default)
 
     def with_seq(self, seq: int) -> Event:
-        return self._replace(seq=seq)
+        # tuple.__new__ directly: namedtuple's _replace is Python code, ~1 us of an append
+        return tuple.__new__(Event, (*self[:5], seq, self[6]))
 
 
 class Corrupt(namedtuple("Corrupt", "seq reason raw", defaults=(b"",))):
@@ -116,6 +117,25 @@ def check_fields(event_type: str, data: Mapping[str, Any]) -> str | None:
         if name in data and not _fits(data[name], types):
             return f"{event_type}: field {name!r} has type {type(data[name]).__name__}"
     return None
+
+
+def fields_problem(event_type: str, data: Mapping[str, Any]) -> str | None:
+    """`check_fields`, remembered per shape of `data`: its verdict depends only on the field
+    names and the classes of their values, and the events of one type nearly always share one
+    shape. Every append and every decode asks; this costs ~0.4 us instead of ~1-2."""
+    schema = SCHEMAS[event_type]
+    shape = (event_type, *data, *map(type, data.values()))
+    known = _SHAPES.get(shape)
+    if known is None or known[0] is not schema:  # new shape, or the schema was replaced
+        if len(_SHAPES) >= _MAX_SHAPES:
+            _SHAPES.clear()
+        known = _SHAPES[shape] = (schema, check_fields(event_type, data))
+    return known[1]
+
+
+# (type, field names..., value classes...) -> (schema, problem or None), for `fields_problem`.
+_SHAPES: dict[tuple[Any, ...], tuple[Any, str | None]] = {}
+_MAX_SHAPES = 4096  # a log of endlessly varied shapes must not grow it without bound
 
 
 def _fits(value: Any, types: tuple[type, ...]) -> bool:

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from events import codec
-from events.types import OPTIONAL_FIELDS, SCHEMAS, Corrupt, Event
+from events.types import OPTIONAL_FIELDS, SCHEMAS, Corrupt, Event, check_fields, fields_problem
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**64 - 1)
 SCALARS = st.one_of(
@@ -268,3 +268,28 @@ def test_plain_value_streams_round_trip(objs: list[dict[str, Any]]) -> None:
     assert [codec.unpack(chunk) for chunk in chunks] == objs
     assert list(codec.unpack_stream(chunks)) == objs
     assert list(codec.unpack_stream([b"".join(chunks)])) == objs
+
+
+class _Flag(int):
+    """An int subclass, as an application might pass (IntEnum-like): the check allows it."""
+
+
+@given(st.sampled_from(sorted(SCHEMAS)), st.data())
+def test_remembered_field_checks_give_the_full_checks_verdict(event_type: str,
+                                                              data: st.DataObject) -> None:
+    """`fields_problem` remembers verdicts per shape; it must say what `check_fields` says,
+    for valid fields, wrong types, missing names and int subclasses, asked once or again."""
+    fields = dict(data.draw(fields_of(event_type)))
+    _, required = SCHEMAS[event_type]
+    change = data.draw(st.sampled_from(["none", "wrong", "missing", "subclass"]))
+    name = data.draw(st.sampled_from(sorted(set(required) | set(OPTIONAL_FIELDS))))
+    types = required.get(name) or OPTIONAL_FIELDS[name]
+    if change == "wrong":
+        fields[name] = data.draw(wrong_value_for(types))
+    elif change == "missing":
+        fields.pop(name, None)
+    elif change == "subclass":
+        fields[name] = _Flag(3)
+    want = check_fields(event_type, fields)
+    assert fields_problem(event_type, fields) == want
+    assert fields_problem(event_type, fields) == want  # the remembered verdict
