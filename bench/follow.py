@@ -27,6 +27,9 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from peers.tools import clean_env  # noqa: E402  (no PYTHONDONTWRITEBYTECODE)
+
 GHOST = [sys.executable, "-m", "ghost"]
 TICK = os.sysconf("SC_CLK_TCK")
 SETTLE = 3.0
@@ -106,7 +109,7 @@ def pump(followers: list[Follower], until, timeout: float) -> None:
 
 def run(lines: int, idle: float, interval: float) -> None:
     base = tempfile.mkdtemp(prefix="ghost-bench-follow-")
-    env = {**os.environ, "GHOST_DATA_DIR": os.path.join(base, "data")}
+    env = clean_env(GHOST_DATA_DIR=os.path.join(base, "data"))
     fifo = os.path.join(base, "control")
     os.mkfifo(fifo, 0o600)
     followers: list[Follower] = []

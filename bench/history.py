@@ -27,6 +27,9 @@ from datetime import datetime
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+from peers.tools import clean_env  # noqa: E402  (no PYTHONDONTWRITEBYTECODE)
 
 from events.store import Store  # noqa: E402
 from events.types import Event, current_version  # noqa: E402
@@ -127,7 +130,7 @@ def main() -> None:
         began = time.perf_counter()
         ids, first_ns, last_ns = build(os.path.join(base, "store"), total)
         built = time.perf_counter() - began
-        env = {**os.environ, "GHOST_DATA_DIR": base}
+        env = clean_env(GHOST_DATA_DIR=base)
         size = os.path.getsize(os.path.join(base, "store", "data.mdb"))
         middle = datetime.fromtimestamp((first_ns + last_ns) / 2e9).isoformat()
         one = ids[len(ids) // 2]

@@ -25,6 +25,9 @@ import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+from peers.tools import clean_env  # noqa: E402  (no PYTHONDONTWRITEBYTECODE)
 
 from events.store import Store  # noqa: E402
 from events.types import EXITED, SPAWNED, Event, make  # noqa: E402
@@ -124,7 +127,7 @@ def main() -> None:
     args = parser.parse_args()
     base = tempfile.mkdtemp(prefix="ghost-bench-")
     try:
-        env = {**os.environ, "GHOST_DATA_DIR": os.path.join(base, "run")}
+        env = clean_env(GHOST_DATA_DIR=os.path.join(base, "run"))
         floor_samples = repeat([sys.executable, "-c", "pass"], env, args.rounds)
         floor = statistics.median(floor_samples)
         print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; "
@@ -139,7 +142,7 @@ def main() -> None:
               f"PSS {pss / 1024:.1f} MiB, private {private / 1024:.1f} MiB "
               f"(median of {len(memory)} monitors)")
 
-        list_env = {**os.environ, "GHOST_DATA_DIR": os.path.join(base, "list")}
+        list_env = clean_env(GHOST_DATA_DIR=os.path.join(base, "list"))
         newest = fill_store(list_env["GHOST_DATA_DIR"], args.tasks)
         lines = timed([GHOST, "list"], list_env)[1].count(b"\n")
         assert lines == args.tasks + 2, lines
