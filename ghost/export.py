@@ -90,9 +90,13 @@ else:  # an interpreter without the C accelerator
                                    check_circular=False, default=plain).encode
 
 
+def stdlib_record_line(item: Event | Corrupt, store_id: str) -> bytes:
+    return utf8(stdlib_line(record(item, store_id))) + b"\n"
+
+
 def jsonl_stdlib(items: Iterable[Event | Corrupt], store_id: str) -> bytes:
     """JSON Lines through the standard library only: the reference `jsonl` must agree with."""
-    return b"".join(utf8(stdlib_line(record(item, store_id))) + b"\n" for item in items)
+    return b"".join(stdlib_record_line(item, store_id) for item in items)
 
 
 # -- the fast path ----------------------------------------------------------------------------
@@ -121,7 +125,7 @@ def _jsonl(items: Iterable[Event | Corrupt], store_id: str, orjson: Any) -> byte
     gmtime, strftime = time.gmtime, time.strftime
     for item in items:
         if item.__class__ is not Event or item.time_ns < _SLICEABLE_NS:
-            add(utf8(stdlib_line(record(item, store_id))) + b"\n")
+            add(stdlib_record_line(item, store_id))
             continue
         event_type, task, data, ns, version, seq, _ = item
         second = ns // 1_000_000_000
@@ -139,7 +143,7 @@ def _jsonl(items: Iterable[Event | Corrupt], store_id: str, orjson: Any) -> byte
             fields = dumps(data if _SET_BY_EXPORT.isdisjoint(data) else public_fields(data),
                            plain, options)
         except (UnicodeEncodeError, refused):  # undecodable bytes, or an int past 64 bits
-            add(utf8(stdlib_line(record(item, store_id))) + b"\n")
+            add(stdlib_record_line(item, store_id))
             continue
         add(head)
         add(b"}\n" if fields == b"{}" else b"," + fields[1:] + b"\n")
