@@ -45,6 +45,7 @@ class Feed:
     store_id: str
     # Each batch is iterated once. The backlog's batches decode lazily, one event at a time.
     batches: Iterator[Iterable[Event | Corrupt]]
+    last: int = 0  # the last seq in the log when the feed started
 
 
 def check_types(types: Sequence[str]) -> frozenset[str]:
@@ -145,4 +146,4 @@ def feed(after: int = 0, follow: bool = False,
                 if not batch:
                     yield batch
 
-    return Feed(store_id, batches())
+    return Feed(store_id, batches(), last)

@@ -170,13 +170,12 @@ def events_command(after: int, follow: bool, fmt: str) -> None:
     store (the log's id) and the event's fields. See docs/events.md.
     """
     from events.follow import Interrupted
+    from ghost.export_stream import stream
 
-    found = audit.feed(after, follow, stop=_reader_gone if follow else None)
-    encode = export.jsonl if fmt == "jsonl" else export.msgpack_records
+    found = stream(after, follow, fmt, stop=_reader_gone if follow else None)
     out = sys.stdout.buffer
     try:
-        for batch in found.batches:
-            records = encode(batch, found.store_id)
+        for records in found.chunks:
             if records:
                 out.write(records)
                 out.flush()  # a line never waits for the next event
@@ -184,6 +183,8 @@ def events_command(after: int, follow: bool, fmt: str) -> None:
         sys.exit(130)  # Ctrl+C is how a follow ends: no traceback, not even click's newline
     except BrokenPipeError:
         _end_quietly()
+    finally:
+        found.chunks.close()  # ends the export's workers, if any, before we exit
     if follow and _reader_gone():
         _end_quietly()  # the reader left while we waited for events
 

@@ -23,6 +23,8 @@ CRASH_POINTS = (
     "monitor:after-go",  # monitor: task released to exec, start not yet reported
     "monitor:before-end-record",  # monitor: task reaped, its end not yet recorded
 )
+# Seams of `ghost events` (tests/test_export_parallel.py): a worker dies before sending.
+EXPORT_CRASH_POINTS = ("export:worker",)
 
 
 def crash_point(name: str) -> None:
@@ -33,6 +35,7 @@ def crash_point(name: str) -> None:
 
 FORK_FAIL_ENV = "GHOST_TEST_FAIL_FORK"
 FORK_POINTS = ("run:fork-monitor", "monitor:fork-task")
+EXPORT_FORK_POINTS = ("export:fork-worker",)  # `ghost events` cannot fork its workers
 
 
 def fork_point(name: str) -> None:

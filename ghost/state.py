@@ -41,3 +41,10 @@ def open_store(write: bool) -> Store | None:
     if write and store.readonly:
         raise GhostError(f"cannot record anything: the event store in {path} is read-only")
     return store
+
+
+def close_stores() -> None:
+    """Close every store this process opened (before a fork: an LMDB environment must not be
+    used by a forked child, and the parent opens a fresh one when it needs it again)."""
+    while _open:
+        _open.popitem()[1].close()
