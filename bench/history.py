@@ -5,7 +5,7 @@ tasks overlapping in time, stamped evenly across the last 30 days), then times f
 processes (median of --runs):
     ghost history ID          one task's whole life, through the per-task index
     ghost list --at T         the task list as it was halfway through the log
-    ghost events > /dev/null  the whole feed, as events per second
+    ghost events > /dev/null  the whole feed, as events per second (and with one process)
     ghost events --format msgpack > /dev/null
 
     .venv/bin/python bench/history.py            # 1M events (building takes a minute or two)
@@ -144,6 +144,7 @@ def main() -> None:
              f"target <= {TARGETS['list_at']:.0f} s"),
         ]
         export = timed([*ghost, "events"], env, runs)
+        alone = timed([*ghost, "events"], {**env, "GHOST_EXPORT_WORKERS": "1"}, runs)
         packed = timed([*ghost, "events", "--format", "msgpack"], env, runs)
         n = len(ids) * EVENTS_PER_TASK
         print(f"store: {n:,} events, {len(ids):,} tasks, {size / 1e6:.1f} MB, "
@@ -154,6 +155,8 @@ def main() -> None:
         table = [(name, f"{secs * 1000:,.1f} ms", note) for name, secs, note in rows]
         table.append(("ghost events > /dev/null (jsonl)", f"{export * 1000:,.1f} ms",
                       f"{n / export:,.0f} events/s (target >= 200,000)"))
+        table.append(("ghost events, GHOST_EXPORT_WORKERS=1", f"{alone * 1000:,.1f} ms",
+                      f"{n / alone:,.0f} events/s"))
         table.append(("ghost events --format msgpack", f"{packed * 1000:,.1f} ms",
                       f"{n / packed:,.0f} events/s"))
         print(tabulate(table, headers=("command", "median wall", "note"),
