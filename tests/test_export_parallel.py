@@ -7,6 +7,7 @@ Ctrl+C ends every worker, quietly.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -160,3 +161,28 @@ def test_without_a_process_to_spare_the_export_runs_in_one(backlog):
     done = ghost("events", env=env, timeout=120)
     assert (done.returncode, done.stderr) == (0, b"")
     assert done.stdout == export.jsonl_stdlib(events, store_id)
+
+
+def test_follow_goes_on_from_where_the_parallel_backlog_ended(data_dir):
+    env = env_for(data_dir, "2")
+    events = fill(data_dir)
+    proc = subprocess.Popen([*GHOST, "events", "--follow"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        seqs = [json.loads(proc.stdout.readline())["seq"] for _ in events]
+        assert seqs == list(range(1, len(events) + 1))
+        store = Store.open(os.path.join(data_dir, "store"), create=False)
+        assert store is not None
+        try:
+            store.append([Event("exited", events[0].task, {"code": 0, "end_ns": 1}, 2, 1)])
+        finally:
+            store.close()
+        assert json.loads(proc.stdout.readline())["seq"] == len(events) + 1
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+        assert proc.stderr.read() == b""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
