@@ -51,7 +51,7 @@ def stream(after: int, follow: bool, fmt: str,
 
     def chunks() -> Generator[bytes, None, None]:
         batches = found.batches
-        if workers > 1 and found.last - after >= PARALLEL_FROM:
+        if workers > 1 and found.last - after >= PARALLEL_FROM and _single_threaded():
             yield from _parallel(after, found.last, encode, found.store_id, workers)
             batches = audit.feed(found.last, follow, stop).batches  # whatever came since
         for batch in batches:
@@ -71,6 +71,13 @@ def worker_count() -> int:
         raise GhostError(f"invalid {WORKERS_VAR}={value!r}: must be a whole number of 1 or more",
                          USAGE)
     return int(value)
+
+
+def _single_threaded() -> bool:
+    """fork() without exec is safe only when no other thread may hold a lock."""
+    import threading
+
+    return threading.active_count() == 1
 
 
 def _parallel(after: int, last: int, encode: Encoder, store_id: str,
