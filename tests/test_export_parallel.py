@@ -189,3 +189,26 @@ def test_follow_goes_on_from_where_the_parallel_backlog_ended(tmp_path, monkeypa
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_worker_error_reaches_the_parent_as_its_own(backlog, monkeypatch):
+    """A worker that fails sends its error (message and exit code) instead of a chunk."""
+    from ghost import export_stream, state
+    from ghost.errors import GhostError
+
+    data_dir, _, store_id = backlog
+    monkeypatch.setenv("GHOST_DATA_DIR", data_dir)
+
+    def failing(items, store):
+        raise GhostError("cannot write the event store: disk full", 74)
+
+    state.close_stores()  # as _parallel does: no store of this process crosses the fork
+    pid, pipe = export_stream._fork([(0, 10)], failing, store_id, [])
+    try:
+        with pytest.raises(GhostError) as raised:
+            export_stream._received(pipe)
+        assert (raised.value.message, raised.value.exit_code) == \
+            ("cannot write the event store: disk full", 74)
+        assert os.waitpid(pid, 0)[1] != 0  # and it exited with a failure
+    finally:
+        pipe.close()
