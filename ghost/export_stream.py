@@ -26,7 +26,7 @@ from events import codec
 from events.types import Corrupt, Event
 from ghost import audit, export, state
 from ghost.errors import USAGE, GhostError
-from ghost.faults import crash_point, fork_point
+from ghost.faults import crash_point, fork_with_pipe
 
 PARALLEL_FROM = 50_000  # events: below this, forking costs more than it saves
 MAX_WORKERS = 4
@@ -103,14 +103,7 @@ def _parallel(after: int, last: int, encode: Encoder, store_id: str,
 def _fork(spans: list[tuple[int, int]], encode: Encoder, store_id: str,
           siblings: list[tuple[int, BinaryIO]]) -> tuple[int, BinaryIO]:
     """Start a worker for `spans`: its pid and the pipe its chunks come through."""
-    read_end, write_end = os.pipe()
-    try:
-        fork_point("export:fork-worker")
-        pid = os.fork()
-    except OSError:
-        os.close(read_end)
-        os.close(write_end)
-        raise
+    pid, read_end, write_end = fork_with_pipe("export:fork-worker")
     if pid == 0:
         os.close(read_end)
         for _, pipe in siblings:

@@ -38,6 +38,19 @@ FORK_POINTS = ("run:fork-monitor", "monitor:fork-task")
 EXPORT_FORK_POINTS = ("export:fork-worker",)  # `ghost events` cannot fork its workers
 
 
+def fork_with_pipe(name: str) -> tuple[int, int, int]:
+    """os.fork() behind the fork seam `name`, with a new pipe: (pid, read fd, write fd), both
+    ends open in parent and child alike. If the fork fails, the pipe is closed again."""
+    read_fd, write_fd = os.pipe()
+    try:
+        fork_point(name)
+        return os.fork(), read_fd, write_fd
+    except OSError:
+        os.close(read_fd)
+        os.close(write_fd)
+        raise
+
+
 def fork_point(name: str) -> None:
     """Fail like fork() does when the process limit is reached (EAGAIN), when the test harness
     asked for it at `name`: as root, RLIMIT_NPROC cannot produce the real failure."""

@@ -23,7 +23,7 @@ from typing import Any
 
 from events import types as ev
 from events.store import StoreError
-from ghost.faults import crash_point, fork_point
+from ghost.faults import crash_point, fork_point, fork_with_pipe
 from ghost.proc import boot_id, start_ticks
 from ghost.record import append
 
@@ -211,14 +211,7 @@ def fork(spec: dict[str, Any]) -> tuple[int, int]:
 
     Returns (pid of the short-lived intermediate to reap, fd to read the report from).
     """
-    read_fd, write_fd = os.pipe()
-    try:
-        fork_point("run:fork-monitor")
-        pid = os.fork()
-    except OSError:
-        os.close(read_fd)
-        os.close(write_fd)
-        raise
+    pid, read_fd, write_fd = fork_with_pipe("run:fork-monitor")
     if pid == 0:
         try:
             os.close(read_fd)
