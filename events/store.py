@@ -180,7 +180,7 @@ class Store:
         return out
 
     def read_raw(self, after: int = 0, limit: int | None = None) -> list[tuple[int, bytes]]:
-        """Like `read`, still encoded: (seq, bytes) pairs. For a consumer that decodes and
+        """Like `read`, still encoded: (seq, bytes) pairs. For a consumer that
         decodes one event at a time (a fold, the export), so each event is still in the CPU
         cache when it is used: that alone made `ghost events` ~20% faster (bench/history.py)."""
         if self._events is None:
