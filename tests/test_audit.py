@@ -36,6 +36,18 @@ def append(data_dir: str, events: list[Event]) -> list[Event]:
         store.close()
 
 
+def overwrite(data_dir: str, seq: int, raw: bytes) -> None:
+    """Put raw bytes at `seq` in the log, past every check (what disk corruption would do)."""
+    import lmdb
+
+    env = lmdb.open(os.path.join(data_dir, "store"), max_dbs=8, subdir=True)
+    try:
+        with env.begin(write=True) as txn:
+            txn.put(seq_key(seq), raw, db=env.open_db(b"events", txn=txn))
+    finally:
+        env.close()
+
+
 def load_fixture(data_dir: str) -> list[dict]:
     with open(FIXTURE) as f:
         rows = [json.loads(line) for line in f]
@@ -140,14 +152,7 @@ def test_unknown_types_and_newer_versions_are_shown_and_exported(data_dir, utc):
 
 def test_corrupt_entries_are_reported_with_their_seq_not_fatal(data_dir, utc):
     load_fixture(data_dir)
-    import lmdb
-
-    env = lmdb.open(os.path.join(data_dir, "store"), max_dbs=8, subdir=True)
-    try:
-        with env.begin(write=True) as txn:
-            txn.put(seq_key(13), b"\xc1 not msgpack", db=env.open_db(b"events", txn=txn))
-    finally:
-        env.close()
+    overwrite(data_dir, 13, b"\xc1 not msgpack")
     assert lines(ghost("history", env=utc))[-1].split()[:4] == [
         "13", "2025-01-02", "12:00:00", "?"]
     last = records(ghost("events", "--from", "12", env=utc))
@@ -342,14 +347,7 @@ def test_environment_values_never_leave_the_store(data_dir, env):
 def test_history_of_one_task_does_not_scan_the_log(data_dir, utc):
     """One task's history reads its own events only: a corrupt entry elsewhere is not seen."""
     load_fixture(data_dir)
-    import lmdb
-
-    env = lmdb.open(os.path.join(data_dir, "store"), max_dbs=8, subdir=True)
-    try:
-        with env.begin(write=True) as txn:
-            txn.put(seq_key(13), b"\xc1", db=env.open_db(b"events", txn=txn))
-    finally:
-        env.close()
+    overwrite(data_dir, 13, b"\xc1")
     assert "corrupt" in ghost("history", env=utc).stdout.decode()
     assert "corrupt" not in ghost("history", A, env=utc).stdout.decode()
 
