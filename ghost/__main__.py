@@ -1,3 +1,3 @@
-from ghost.cli import main
+from ghost.cli.main import main
 
 main()

@@ -6,7 +6,7 @@ temporary data dir); the only simulation is the reboot, which kills every proces
 "boot" ran and then changes the boot id (GHOST_TEST_BOOT_ID). After every step:
   * the view kept incrementally in the store equals a full replay of the log;
   * the sequence is gap-free and no task has more than one end;
-  * once reconciled (ghost.tasks.load), no task is `running` whose process is gone
+  * once reconciled (ghost.state.tasks.load), no task is `running` whose process is gone
     (allowing a monitor the moment it needs to record an end it has seen).
 """
 
@@ -24,9 +24,12 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from support import kill_everything_started, wait_for
 
 from events.types import ENDINGS, Event
-from ghost import control, proc, state
-from ghost import tasks as core
-from ghost.spawn import start_one
+from ghost.actions import cleanup as cleanup_action
+from ghost.actions import stop as control
+from ghost.actions.run import start_one
+from ghost.process import identity as proc
+from ghost.state import store as state
+from ghost.state import tasks as core
 from projections.checkpoint import load_tasks
 from projections.tasks import Task, rebuild
 
@@ -77,7 +80,7 @@ class GhostMachine(RuleBasedStateMachine):
         command = {"sleep": ["sleep", "60"], "exit": ["sh", "-c", "exit 3"],
                    "fail": ["/nonexistent/program"]}[kind]
         try:
-            started = start_one(command, self.root, {}, "cli")
+            started = start_one(command, self.root, {}, via="cli")
         except Exception as exc:  # noqa: BLE001 - only the refused start is expected to fail
             assert kind == "fail", exc
             return
@@ -95,7 +98,7 @@ class GhostMachine(RuleBasedStateMachine):
             return
         task = data.draw(st.sampled_from(running))
         try:
-            ended = control.stop(task.id, force=force, timeout=5.0)
+            ended = control.stop(task.id, force=force, timeout=5.0, via="cli")
         except Exception as exc:  # noqa: BLE001 - a task may end on its own meanwhile
             assert "not running" in str(exc), exc
             return
@@ -143,7 +146,7 @@ class GhostMachine(RuleBasedStateMachine):
     @rule()
     def cleanup(self) -> None:
         try:
-            done = control.cleanup(days=0, everything=True)
+            done = cleanup_action.cleanup(days=0, everything=True, via="cli")
         finally:
             _close_cached_stores()
         assert all(not t.running for t in done.tasks)

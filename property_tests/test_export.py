@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from events import codec
 from events.types import SCHEMAS, Corrupt, Event
-from ghost import export
+from ghost.state import records as export
 
 # Strings with quotes, backslashes, control characters, non-ASCII and the lone surrogates
 # U+DC80..U+DCFF: how the codec hands over bytes that were not UTF-8 (no other surrogate can

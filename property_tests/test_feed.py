@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ghost import audit
+from ghost.actions import audit
 
 WRITER = """
 import sys, time
@@ -37,7 +37,7 @@ def data_dir() -> Iterator[str]:
     with tempfile.TemporaryDirectory(prefix="ghost-feed-") as base:
         os.environ["GHOST_DATA_DIR"] = os.path.join(base, "data")
         try:
-            from ghost import paths
+            from ghost import datadir as paths
 
             paths.prepare(create=True)
             yield os.environ["GHOST_DATA_DIR"]
@@ -63,7 +63,7 @@ def consume(after: int, take: int) -> list[int]:
 @given(takes=st.lists(st.integers(1, 60), min_size=1, max_size=8),
        writers=st.integers(1, 2), batch=st.sampled_from([1, 3, 17]))
 def test_resuming_anywhere_yields_every_seq_once_in_order(data_dir, takes, writers, batch):
-    from ghost import paths
+    from ghost import datadir as paths
 
     store = os.path.join(data_dir, "store")
     start = audit.feed(0).batches
@@ -95,7 +95,7 @@ def test_resuming_anywhere_yields_every_seq_once_in_order(data_dir, takes, write
 
 def test_feed_follow_continues_after_the_backlog(data_dir):
     """--follow: the backlog in chunks, then what is committed later, with no seam."""
-    from ghost import paths
+    from ghost import datadir as paths
 
     before = max((e.seq for b in audit.feed(0).batches for e in b), default=0)
     start = max(0, before - 5)

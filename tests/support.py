@@ -84,7 +84,7 @@ def kill_everything_started(data_dir: str) -> None:
         events = [e for e in store.scan() if isinstance(e, Event) and e.type == SPAWNED]
     finally:
         store.close()
-    from ghost import proc
+    from ghost.process import identity as proc
 
     for event in events:
         pid, ticks = event.data["pid"], event.data["start_ticks"]

@@ -24,7 +24,7 @@ A, B, C, D, E = ("11111111-aaaa-4aaa-8aaa-000000000001", "22222222-bbbb-4bbb-8bb
 
 def append(data_dir: str, events: list[Event]) -> list[Event]:
     """Write events straight into the store under `data_dir` (as another ghost would have)."""
-    from ghost import paths
+    from ghost import datadir as paths
     from projections.checkpoint import VIEWS
 
     paths.prepare(create=True)

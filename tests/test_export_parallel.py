@@ -18,17 +18,17 @@ from test_faults_crash import tagged_pids
 
 from events.store import Store
 from events.types import Event
-from ghost import export
-from ghost.audit import CHUNK
-from ghost.export_stream import PARALLEL_FROM, WORKERS_VAR
+from ghost.actions.audit import CHUNK
+from ghost.actions.events import PARALLEL_FROM, WORKERS_VAR
 from ghost.faults import CRASH_ENV, FORK_FAIL_ENV
+from ghost.state import records as export
 
 TASKS = PARALLEL_FROM // 2 + 2_000  # two events each: past the threshold
 PID_BEYOND_MAX = 4_194_304  # above Linux's largest pid_max: these tasks can never be signalled
 
 
 def fill(data_dir: str) -> list[Event]:
-    from ghost import paths
+    from ghost import datadir as paths
     from projections.checkpoint import VIEWS
 
     paths.prepare(create=True)
@@ -193,8 +193,9 @@ def test_follow_goes_on_from_where_the_parallel_backlog_ended(tmp_path, monkeypa
 
 def test_a_worker_error_reaches_the_parent_as_its_own(backlog, monkeypatch):
     """A worker that fails sends its error (message and exit code) instead of a chunk."""
-    from ghost import export_stream, state
+    from ghost.actions import events as export_stream
     from ghost.errors import GhostError
+    from ghost.state import store as state
 
     data_dir, _, store_id = backlog
     monkeypatch.setenv("GHOST_DATA_DIR", data_dir)

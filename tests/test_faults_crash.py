@@ -74,7 +74,7 @@ def tagged_pids(tag: str) -> list[int]:
 
 
 def start_ticks(pid: int) -> int | None:
-    from ghost.proc import start_ticks as ticks
+    from ghost.process.identity import start_ticks as ticks
 
     return ticks(pid)
 

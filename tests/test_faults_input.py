@@ -15,8 +15,8 @@ from support import GHOST, ghost, run_json, text, wait_ended, wait_for
 from test_faults_crash import all_events, check_invariants, events_of, list_json
 
 from events import types as ev
+from ghost.actions.run import MAX_ARG_STRLEN, check_command, parse_env
 from ghost.errors import USAGE, GhostError
-from ghost.spawn import MAX_ARG_STRLEN, check_command, parse_env
 
 
 def one_error_line(result: subprocess.CompletedProcess, code: int, *needles: str) -> str:
@@ -55,8 +55,8 @@ def test_non_utf8_env_is_refused_and_recorded(data_dir, env):
 
 def test_argument_longer_than_the_kernel_allows(data_dir, env):
     # exec() refuses such an argument to ghost itself, so only MCP and the core API can pass one.
-    code = ("from ghost.errors import GhostError; from ghost.spawn import start_one\n"
-            f"try: start_one(['echo', 'x' * {MAX_ARG_STRLEN}], '/', {{}}, 'mcp')\n"
+    code = ("from ghost.errors import GhostError; from ghost.actions.run import start_one\n"
+            f"try: start_one(['echo', 'x' * {MAX_ARG_STRLEN}], '/', {{}}, via='mcp')\n"
             "except GhostError as e: print(e.exit_code, e.message[-60:])")
     result = subprocess.run([GHOST[0], "-c", code], env=env, capture_output=True, timeout=60)
     assert result.stdout.decode().startswith(f"{USAGE} ") and \

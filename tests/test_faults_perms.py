@@ -14,9 +14,9 @@ import pytest
 from support import GHOST, ghost, run_json, text, wait_ended
 from test_faults_crash import list_json
 
-from ghost import monitor
 from ghost.errors import NOPERM, GhostError
-from ghost.logs import open_log
+from ghost.process import monitor
+from ghost.state.logs import open_log
 
 
 def one_error_line(result: subprocess.CompletedProcess, code: int, *needles: str) -> None:

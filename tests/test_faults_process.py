@@ -20,7 +20,7 @@ from support import ghost, pid_alive, run_json, status_json, text, wait_for
 from test_faults_crash import check_invariants, events_of, open_store
 
 from events import types as ev
-from ghost import proc
+from ghost.process import identity as proc
 
 
 def test_task_from_another_boot_is_lost_and_never_signalled(data_dir, env):

@@ -329,8 +329,8 @@ def test_wait_does_not_hang_on_a_task_whose_monitor_died(data_dir, env):
 
 
 def test_wait_for_end_api_keeps_order_and_reports_timeouts(data_dir, env):
-    from ghost.live import wait_for_end
-    from ghost.state import _open
+    from ghost.actions.wait import wait_for_end
+    from ghost.state.store import _open
 
     _open.clear()  # the process-wide store cache must not outlive this test's data dir
     try:

@@ -219,7 +219,7 @@ def _record_finished_tasks(data_dir: str, task_ids: list[str]) -> None:
     """Put finished tasks with chosen ids straight into the store (ids sharing a prefix)."""
     from events import types as ev
     from events.store import Store
-    from ghost import paths
+    from ghost import datadir as paths
     from projections.checkpoint import VIEWS
 
     paths.prepare(create=True)
@@ -273,7 +273,7 @@ def test_errors_are_tool_results_and_the_server_keeps_serving(env, data_dir, tmp
 def test_history_is_the_event_feed_bounded_and_filtered(env, data_dir):
     from events import types as ev
     from events.store import Store
-    from ghost import paths
+    from ghost import datadir as paths
     from projections.checkpoint import VIEWS
 
     now = time.time_ns()
@@ -474,7 +474,7 @@ def _logged(data_dir: str, text: str) -> bool:
 
 
 def test_without_the_sdk_it_says_what_to_install(env):
-    code = "import sys; sys.modules['mcp'] = None; from ghost.cli import main; main(['mcp'])"
+    code = "import sys; sys.modules['mcp'] = None; from ghost.cli.main import main; main(['mcp'])"
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                             timeout=30)
     assert result.returncode == 1
@@ -484,7 +484,8 @@ def test_without_the_sdk_it_says_what_to_install(env):
 
 
 def test_other_commands_never_import_the_sdk(env):
-    code = ("import sys; from ghost import cli, spawn, views, render, control, tasks; "
+    code = ("import sys; from ghost.cli import main, lifecycle, render; "
+            "from ghost.actions import run, query, stop, cleanup; from ghost.state import tasks; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
             "('mcp', 'pydantic', 'anyio')))")
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,

@@ -205,7 +205,8 @@ def test_multi_command_stops_at_the_first_failure(data_dir, env):
 
 
 def test_run_is_importable_without_heavy_modules():
-    code = ("import sys, ghost.cli, ghost.spawn, ghost.monitor, ghost.render;"
+    code = ("import sys, ghost.cli.main, ghost.actions.run, ghost.process.monitor, "
+            "ghost.cli.render;"
             "bad = {'watchfiles', 'tabulate', 'mcp', 'hypothesis'} & set(sys.modules);"
             "print(sorted(bad))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -12,7 +12,7 @@ from support import GHOST, ghost, pid_alive, run_json, status_json, text, wait_e
 
 from events.store import Store
 from events.types import EXITED, KILLED, STOP_REQUESTED, Event
-from ghost.proc import group_members
+from ghost.process.identity import group_members
 
 # Ignores SIGTERM, says so in its log, then sleeps: only SIGKILL ends it.
 STUBBORN = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "

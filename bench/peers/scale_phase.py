@@ -226,7 +226,8 @@ def render_scale(data: dict[str, Any], tools: list[str]) -> str:
                               for x in g.get("one_monitor_smaps", [])[:6])
         parts.append(report.section(
             "Memory (MiB; sum over each tool's own processes, payloads excluded)",
-            "ghost = its per-task monitors (`ghost.monitor`, which execs the lean `ghost.waiter` "
+            "ghost = its per-task monitors (`ghost.process.monitor`, which execs the lean "
+            "`ghost.process.waiter` "
             f"while the task runs); median monitor PSS at N={ns[-1]:,}: "
             f"{statistics.median(mons):.0f} KiB. Largest mappings of one monitor: "
             f"{breakdown or '—'}.", report.table(head, rows)))

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from events import types as ev
 from events.store import Rows, Store
-from ghost import proc
 from ghost.actor import actor
 from ghost.errors import AmbiguousTask, GhostError, TaskNotFound
-from ghost.state import store_errors
+from ghost.process import identity
+from ghost.state.store import store_errors
 from projections.checkpoint import load_tasks, task_from_rows
 from projections.tasks import Task, apply
 
@@ -32,20 +32,30 @@ class Observed:
     group_left: int = 0  # processes still alive in its group after the leader ended
 
 
+def describe_end(task: Task) -> str:
+    if task.status == "exited":
+        return f"exited with code {task.exit_code}"
+    if task.status == "killed":
+        return f"killed by {task.signal}"
+    if task.status == "unknown":
+        return f"unknown: {task.lost_reason}" if task.lost_reason else "unknown"
+    return task.status
+
+
 def lost_reason(task: Task, current_boot: str) -> str | None:
     """Why a task recorded as running cannot be running any more, or None if it may be."""
     if task.boot_id and current_boot and task.boot_id != current_boot:
         return "the machine rebooted since the task started"
-    if proc.is_alive(task.pid, task.start_ticks):
+    if identity.is_alive(task.pid, task.start_ticks):
         return None
-    if proc.is_alive(task.monitor_pid, task.monitor_start_ticks):
+    if identity.is_alive(task.monitor_pid, task.monitor_start_ticks):
         return None  # the monitor is about to record the end
     return "its monitor died, so its end was not observed"
 
 
-def record_lost(store: Store, task: Task, reason: str, interface: str = "reconcile") -> Task:
+def record_lost(store: Store, task: Task, reason: str, via: str = "reconcile") -> Task:
     """Append `lost` unless someone recorded an end first; returns the task as now recorded."""
-    event = ev.make(ev.LOST, task.id, reason=reason, actor=actor(interface))
+    event = ev.make(ev.LOST, task.id, reason=reason, actor=actor(via))
     if store.readonly:
         return apply(task, event) or task
 
@@ -65,7 +75,7 @@ def record_lost(store: Store, task: Task, reason: str, interface: str = "reconci
 
 
 def reconcile(store: Store, tasks: dict[str, Task]) -> dict[str, Task]:
-    current_boot = proc.boot_id()
+    current_boot = identity.boot_id()
     for task_id, task in list(tasks.items()):
         if not task.running:
             continue
@@ -113,7 +123,7 @@ def get(store: Store | None, ident: str) -> Task:
                 else " (it failed to start)" if ev.SPAWN_FAILED in kinds else "")
         raise TaskNotFound(task_id, note)
     if task.running:
-        reason = lost_reason(task, proc.boot_id())
+        reason = lost_reason(task, identity.boot_id())
         if reason is not None:
             task = record_lost(store, task, reason)
     return task
@@ -122,11 +132,11 @@ def get(store: Store | None, ident: str) -> Task:
 def observe(task: Task) -> Observed:
     """Live details for `status`: a monitor gone missing, a group outliving its leader."""
     if task.running:
-        alive = proc.is_alive(task.monitor_pid, task.monitor_start_ticks)
+        alive = identity.is_alive(task.monitor_pid, task.monitor_start_ticks)
         return Observed(task, unmonitored=not alive)
-    if task.boot_id and task.boot_id != proc.boot_id():
+    if task.boot_id and task.boot_id != identity.boot_id():
         return Observed(task)
-    return Observed(task, group_left=len(proc.group_members(task.pgid, task.start_ticks)))
+    return Observed(task, group_left=len(identity.group_members(task.pgid, task.start_ticks)))
 
 
 def require_writable(store: Store | None) -> Store:

@@ -1,4 +1,4 @@
-"""The live commands' rendering: `log -f`, `list --watch` and `wait` (core in ghost.live).
+"""The live commands' rendering: `log -f`, `list --watch` and `wait` (core in ghost.actions.follow).
 
 Imported only when one of them runs, so watchfiles and tabulate stay off the run/list path.
 """
@@ -14,17 +14,10 @@ from contextlib import contextmanager
 
 import click
 
-from ghost.control import describe_end
+from ghost.actions.follow import Ended, Output, follow_output, watch_tasks
+from ghost.actions.wait import combined_status, short_id, wait_for_end
 from ghost.errors import TIMEOUT, GhostError
-from ghost.live import (
-    Ended,
-    Output,
-    combined_status,
-    follow_output,
-    short_id,
-    wait_for_end,
-    watch_tasks,
-)
+from ghost.state.tasks import describe_end
 from projections.tasks import Task
 
 CLEAR = "\x1b[H\x1b[2J"  # cursor home, clear screen: redraw in place like watch(1)
@@ -93,7 +86,7 @@ def _quiet_if_closed() -> None:
 
 def watch_list(status: str) -> None:
     """`ghost list --watch`: redraw in place on a terminal, else one table per change."""
-    from ghost.render import table
+    from ghost.cli.render import table
 
     on_terminal = sys.stdout.isatty()
     with ctrl_c_exits():

@@ -1,7 +1,7 @@
 """The lean half of the monitor: waits for the task and records how it ended.
 
-Started by exec from ghost.monitor as `python -I -S -c ...`, it imports nothing but `os` and
-`sys` while the task runs (about 2.6 MB private memory instead of ~7 MB), and loads the
+Started by exec from ghost.process.monitor as `python -I -S -c ...`, it imports nothing but
+`os` and `sys` while the task runs (about 2.6 MB private memory instead of ~7 MB), and loads the
 store's modules only once there is an end to record.
 """
 
@@ -18,7 +18,7 @@ def wait_and_record(spec: dict, pid: int) -> None:
             continue
         except ChildProcessError:
             return  # not our child (cannot happen after exec); readers reconcile it as lost
-    from ghost.record import record_end
+    from ghost.process.record import record_end
 
     record_end(spec, status, rusage)
 

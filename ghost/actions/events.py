@@ -24,9 +24,11 @@ from typing import BinaryIO, NoReturn
 
 from events import codec
 from events.types import Corrupt, Event
-from ghost import audit, export, state
+from ghost.actions import audit
 from ghost.errors import USAGE, GhostError
 from ghost.faults import crash_point, fork_with_pipe
+from ghost.state import records
+from ghost.state import store as state
 
 PARALLEL_FROM = 50_000  # events: below this, forking costs more than it saves
 MAX_WORKERS = 4
@@ -45,7 +47,7 @@ class Export:
 def stream(after: int, follow: bool, fmt: str,
            stop: Callable[[], bool] | None = None) -> Export:
     """The log after seq `after`, encoded as `fmt` ("jsonl" or "msgpack"), chunk by chunk."""
-    encode: Encoder = export.jsonl if fmt == "jsonl" else export.msgpack_records
+    encode: Encoder = records.jsonl if fmt == "jsonl" else records.msgpack_records
     found = audit.feed(after, follow, stop)  # checks the cursor, opens the store
     workers = worker_count()
 

@@ -2,7 +2,7 @@
 
 `history` selects events (one task's whole life through the per-task index, or the whole log)
 and pairs each with its task's start time, for durations. `feed` yields the log in batches,
-resumably and optionally forever; ghost.export turns them into records. Nothing here prints.
+resumably and optionally forever; ghost.state.records turns them into records. Nothing here prints.
 """
 
 from __future__ import annotations
@@ -13,14 +13,16 @@ from dataclasses import dataclass
 from itertools import starmap
 
 from events import codec
+from events.store import Store
 from events.types import SCHEMAS, SPAWNED, Corrupt, Event
 from ghost.errors import USAGE, GhostError, TaskNotFound
-from ghost.state import open_store, store_errors
-from ghost.tasks import resolve
+from ghost.state.store import open_store, store_errors
+from ghost.state.tasks import resolve
 from ghost.timeparse import parse_time
 
 EVENT_TYPES = tuple(sorted(SCHEMAS))
 CHUNK = 10_000  # events per read transaction: large enough to amortize, small enough to stream
+RECENT_CHUNK = 2000  # events read per step backwards from the end of the log
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,49 @@ def _select(items: Iterable[Event | Corrupt], since_ns: int | None, until_ns: in
             continue
         task = item.task if isinstance(item, Event) else ""
         yield Entry(item, stamp, started.get(task))
+
+
+def recent(ident: str | None, since: str | None,
+           limit: int) -> tuple[list[Event | Corrupt], str, bool]:
+    """The last `limit` events (of one task, or all) at or after `since`, oldest first; the
+    store id; and whether older matching events were left out.
+
+    For all tasks the log is read backwards from its end in chunks, so the most recent events
+    cost a few short reads however long the log is (`history` would scan it all).
+    """
+    if ident is not None:
+        found = history(ident, since)
+        chosen: list[Event | Corrupt] = [entry.item for entry in found.entries]
+        store_id = found.store_id
+    else:
+        store = open_store(write=False)
+        if store is None:
+            return [], "", False
+        with store_errors():
+            chosen = _recent(store, parse_time(since) if since else None, limit)
+            store_id = store.store_id
+    return chosen[-limit:], store_id, len(chosen) > limit
+
+
+def _keep(events: Iterable[Event | Corrupt], since_ns: int | None) -> list[Event | Corrupt]:
+    if since_ns is None:
+        return list(events)
+    return [e for e in events if isinstance(e, Corrupt) or e.time_ns >= since_ns]
+
+
+def _recent(store: Store, since_ns: int | None, limit: int) -> list[Event | Corrupt]:
+    """Read backwards until `limit`+1 events match, or a whole chunk is older than `since`
+    (wall-clock times are data and may step back a little, never by a whole chunk)."""
+    picked: list[Event | Corrupt] = []
+    hi = store.last_seq()
+    while hi > 0 and len(picked) <= limit:
+        lo = max(0, hi - RECENT_CHUNK)
+        fresh = _keep(store.read(lo, hi - lo), since_ns)
+        picked[:0] = fresh
+        if since_ns is not None and not fresh:
+            break
+        hi = lo
+    return picked
 
 
 def feed(after: int = 0, follow: bool = False,

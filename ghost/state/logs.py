@@ -62,3 +62,38 @@ def read(path: str, tail: int | None = None) -> Iterator[bytes]:
         yield from chunks(fd, start)
     finally:
         os.close(fd)
+
+
+def read_tail(fd: int, lines: int | None, max_bytes: int) -> tuple[int, int, bytes]:
+    """(start, end, bytes) of the last `lines` lines, at most `max_bytes`, read in one pread.
+
+    Unlike a plain tail, this never scans further back than `max_bytes`, so a multi-gigabyte
+    log (or one long line) costs one bounded read. A start cut inside a UTF-8 character is
+    moved to the next character.
+    """
+    end = os.fstat(fd).st_size
+    start = max(0, end - max_bytes)
+    data = os.pread(fd, end - start, start)
+    end = start + len(data)
+    if lines is not None:
+        cut = _last_lines(data, lines)
+        if cut is not None:
+            start, data = start + cut, data[cut:]
+    skip = 0
+    while start > 0 and skip < min(3, len(data)) and 0x80 <= data[skip] < 0xC0:
+        skip += 1
+    return start + skip, end, data[skip:]
+
+
+def _last_lines(data: bytes, lines: int) -> int | None:
+    """Offset in `data` where its last `lines` lines start; None when it has fewer."""
+    if lines == 0:
+        return len(data)
+    wanted = lines + (1 if data.endswith(b"\n") else 0)
+    idx = len(data)
+    while wanted:
+        idx = data.rfind(b"\n", 0, idx)
+        if idx < 0:
+            return None
+        wanted -= 1
+    return idx + 1

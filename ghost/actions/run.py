@@ -1,4 +1,4 @@
-"""Starting tasks: validate the request, hand it to a new monitor, return what it reports.
+"""`run`: validate a start request, hand each task to a new monitor, return what it reports.
 
 Everything that can be checked before a process exists is checked here, so bad input costs no
 monitor and gets a precise message; every refusal is still recorded as `spawn_failed`.
@@ -7,20 +7,17 @@ monitor and gets a precise message; every refusal is still recorded as `spawn_fa
 from __future__ import annotations
 
 import os
-import select
 import shlex
 import stat
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from ghost import paths
+from ghost import datadir
 from ghost.actor import actor
 from ghost.errors import CANNOT_EXECUTE, NOT_FOUND, USAGE, GhostError
 from ghost.faults import crash_point
+from ghost.process.launch import MonitorNotStarted, launch
 
-MONITOR_REPORT_TIMEOUT = 30.0
 MAX_ARG_STRLEN = 131072  # Linux: the longest single argument exec accepts
 
 
@@ -127,10 +124,10 @@ def check_command(command: Sequence[str]) -> None:
 
 
 def record_failure(task: str, command: Sequence[str], cwd: str, error: GhostError,
-                   interface: str) -> None:
+                   via: str) -> None:
     """Keep the refusal in the audit trail; arguments are clipped so the event stays small."""
     from events import types as ev
-    from ghost.state import open_store, store_errors
+    from ghost.state.store import open_store, store_errors
 
     clipped = [a if len(a) <= 1024 else a[:1024] + "..." for a in command[:256]]
     store = open_store(write=True)
@@ -138,11 +135,12 @@ def record_failure(task: str, command: Sequence[str], cwd: str, error: GhostErro
     with store_errors():
         store.append([ev.make(ev.SPAWN_FAILED, task, command=clipped, cwd=cwd,
                               error=error.message, exit_code=error.exit_code,
-                              actor=actor(interface))])
+                              actor=actor(via))])
 
 
-def start_one(command: Sequence[str], cwd: str, env_overrides: Mapping[str, str],
-              interface: str = "cli") -> Started:
+def start_one(command: Sequence[str], cwd: str, env_overrides: Mapping[str, str], *,
+              via: str) -> Started:
+    """Start one task (argv `command`) and return it once its monitor reports it running."""
     task = new_task_id()
     try:
         check_command(command)
@@ -150,16 +148,20 @@ def start_one(command: Sequence[str], cwd: str, env_overrides: Mapping[str, str]
         env = {**os.environ, **env_overrides}
         resolve(command[0], full_cwd, env)
     except GhostError as exc:
-        record_failure(task, command, os.path.abspath(cwd), exc, interface)
+        record_failure(task, command, os.path.abspath(cwd), exc, via)
         raise
-    base = paths.prepare(create=True)
+    base = datadir.prepare(create=True)
     assert base is not None
-    log = paths.log_path(task, base)
+    log = datadir.log_path(task, base)
     spec = {"task": task, "command": list(command), "cwd": full_cwd, "env": env,
-            "env_keys": sorted(env_overrides), "log_path": log, "store": paths.store_dir(base),
-            "actor": actor(interface), "map_floor": paths.map_floor()}
+            "env_keys": sorted(env_overrides), "log_path": log, "store": datadir.store_dir(base),
+            "actor": actor(via), "map_floor": datadir.map_floor()}
     crash_point("run:before-monitor-start")
-    result = _fork_monitor(spec) if _single_threaded() else _launch_monitor(spec)
+    try:
+        result = launch(spec)
+    except MonitorNotStarted as exc:
+        record_failure(task, command, full_cwd, exc, via)
+        raise
     if not result.get("ok"):
         raise GhostError(str(result.get("error", "the task could not be started")),
                          int(result.get("exit_code", 1)))
@@ -167,8 +169,8 @@ def start_one(command: Sequence[str], cwd: str, env_overrides: Mapping[str, str]
                    int(result.get("started_ns", 0)))
 
 
-def start(args: Sequence[str], cwd: str | None, env_pairs: Sequence[str],
-          interface: str = "cli") -> Iterator[Started]:
+def start(args: Sequence[str], cwd: str | None, env_pairs: Sequence[str], *,
+          via: str) -> Iterator[Started]:
     """Start every command in `args` (see `split_commands`); stops at the first failure.
 
     Yields each task as it starts, so the caller reports those that started before a later
@@ -179,10 +181,10 @@ def start(args: Sequence[str], cwd: str | None, env_pairs: Sequence[str],
         commands = split_commands(args)
     except GhostError as exc:
         record_failure(new_task_id(), list(args), os.path.abspath(cwd) if cwd else "", exc,
-                       interface)
+                       via)
         raise
     for cmd in commands:
-        yield start_one(cmd, cwd, env, interface)
+        yield start_one(cmd, cwd, env, via=via)
 
 
 def _caller_dir() -> str:
@@ -191,96 +193,3 @@ def _caller_dir() -> str:
     except FileNotFoundError:
         raise GhostError("the current directory no longer exists; cd elsewhere or pass --cwd",
                          USAGE) from None
-
-
-def _single_threaded() -> bool:
-    """fork() without exec is only safe when no other thread may hold a lock, and when this
-    process has no store open (the forked monitor opens its own)."""
-    import threading
-
-    from events.store import open_in_process
-
-    return threading.active_count() == 1 and hasattr(os, "fork") and not open_in_process()
-
-
-def _fork_monitor(spec: dict[str, Any]) -> dict[str, Any]:
-    """The fast path for the CLI: the monitor is a fork of this process, no new interpreter."""
-    from ghost import monitor
-
-    try:
-        pid, read_fd = monitor.fork(spec)
-    except OSError as exc:  # e.g. EAGAIN at the process limit: nothing started
-        error = GhostError(f"cannot start the task monitor: {exc.strerror}")
-        record_failure(spec["task"], spec["command"], spec["cwd"], error, spec["actor"]["via"])
-        raise error from None
-    return _await_report(pid, read_fd)
-
-
-def _await_report(intermediate: int, read_fd: int) -> dict[str, Any]:
-    """Reap the short-lived intermediate process, then read the monitor's one-line report."""
-    try:
-        os.waitpid(intermediate, 0)  # it exits as soon as the monitor is forked
-        crash_point("run:after-monitor-start")
-        return parse_report(_read_line(read_fd, MONITOR_REPORT_TIMEOUT))
-    finally:
-        os.close(read_fd)
-
-
-def parse_report(line: bytes) -> dict[str, Any]:
-    """The monitor's one-line report (see ghost.monitor._report)."""
-    word, _, rest = line.decode(errors="replace").partition(" ")
-    pid, _, started = rest.partition(" ")
-    if word == "ok" and pid.isdigit():
-        return {"ok": True, "pid": int(pid), "started_ns": int(started or 0)}
-    code, _, message = rest.partition(" ")
-    if word == "error" and code.isdigit():
-        return {"ok": False, "exit_code": int(code), "error": message}
-    raise GhostError("the task monitor died before it reported the start")
-
-
-def _launch_monitor(spec: dict[str, Any]) -> dict[str, Any]:
-    """Start `python -I -m ghost.monitor` in a new session and read its one-line report."""
-    spec_r, spec_w = os.pipe()
-    out_r, out_w = os.pipe()
-    file_actions = [(os.POSIX_SPAWN_DUP2, spec_r, 0), (os.POSIX_SPAWN_DUP2, out_w, 1),
-                    (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0)]
-    try:
-        pid = os.posix_spawn(sys.executable, [sys.executable, "-I", "-m", "ghost.monitor"],
-                             _monitor_env(), file_actions=file_actions, setsid=True)
-    except OSError as exc:  # e.g. EAGAIN at the process limit: nothing started
-        os.close(spec_w)
-        os.close(out_r)
-        error = GhostError(f"cannot start the task monitor: {exc.strerror}")
-        record_failure(spec["task"], spec["command"], spec["cwd"], error, spec["actor"]["via"])
-        raise error from exc
-    finally:
-        os.close(spec_r)
-        os.close(out_w)
-    import json
-
-    try:
-        with os.fdopen(spec_w, "wb") as f:
-            f.write(json.dumps(spec).encode())
-    except OSError:
-        pass  # the monitor died at once: its missing report says so, and it is still reaped
-    return _await_report(pid, out_r)
-
-
-def _monitor_env() -> dict[str, str]:
-    """The monitor runs from the installed ghost, never from modules in the caller's cwd."""
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)
-    return env
-
-
-def _read_line(fd: int, timeout: float) -> bytes:
-    data = b""
-    while not data.endswith(b"\n"):
-        ready, _, _ = select.select([fd], [], [], timeout)
-        if not ready:
-            raise GhostError(f"the task monitor did not report within {timeout:.0f} s")
-        chunk = os.read(fd, 4096)
-        if not chunk:
-            break
-        data += chunk
-    return data.strip()

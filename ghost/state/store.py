@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from events.store import Store, StoreError
-from ghost import paths
+from ghost import datadir
 from ghost.errors import IO, NOPERM, TEMPFAIL, GhostError
 from projections.checkpoint import VIEWS
 
@@ -25,16 +25,16 @@ def store_errors() -> Iterator[None]:
 
 def open_store(write: bool) -> Store | None:
     """The process-wide store; None for reads when nothing has been recorded yet."""
-    base = paths.prepare(create=write)
+    base = datadir.prepare(create=write)
     if base is None:
         return None
-    path = paths.store_dir(base)
+    path = datadir.store_dir(base)
     store = _open.get(path)
     if store is not None and store.readonly and write:
         raise GhostError(f"cannot record anything: the event store in {path} is read-only")
     if store is None:
         with store_errors():
-            store = Store.open(path, create=write, views=VIEWS, map_floor=paths.map_floor())
+            store = Store.open(path, create=write, views=VIEWS, map_floor=datadir.map_floor())
         if store is None:
             return None
         _open[path] = store

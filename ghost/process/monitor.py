@@ -1,4 +1,4 @@
-"""The per-task monitor (podman's conmon pattern): `python -I -m ghost.monitor`.
+"""The per-task monitor (podman's conmon pattern): `python -I -m ghost.process.monitor`.
 
 `ghost run` starts it with a JSON spec on stdin and reads one JSON line back from its stdout.
 The monitor
@@ -24,8 +24,8 @@ from typing import Any
 from events import types as ev
 from events.store import StoreError
 from ghost.faults import crash_point, fork_point, fork_with_pipe
-from ghost.proc import boot_id, start_ticks
-from ghost.record import append
+from ghost.process.identity import boot_id, start_ticks
+from ghost.process.record import append
 
 # Signals a task must start with at their defaults, whatever its launcher ignored or blocked.
 RESET_SIGNALS = ("SIGINT", "SIGQUIT", "SIGTERM", "SIGHUP", "SIGPIPE", "SIGXFSZ", "SIGCHLD",
@@ -159,7 +159,7 @@ def start(spec: dict[str, Any], out: Any) -> int | None:
 
 
 def exec_waiter(spec: dict[str, Any], pid: int) -> None:
-    """Replace this process by the lean waiter (ghost.waiter), which keeps `pid` as its child.
+    """Replace this process by the lean waiter (ghost.process.waiter); `pid` stays its child.
 
     The monitor needed the store's modules to record the start; waiting needs almost nothing.
     exec() sheds them (and, on the fork path, the whole CLI's memory) for the hours a task may
@@ -168,18 +168,19 @@ def exec_waiter(spec: dict[str, Any], pid: int) -> None:
     import lmdb
     import msgpack
 
-    import ghost.waiter
+    import ghost
+    import ghost.process.waiter
 
     # Only the directories our own modules came from: never the caller's cwd or script dir.
     roots = list(dict.fromkeys(os.path.dirname(os.path.dirname(m.__file__ or ""))
-                               for m in (ghost.waiter, lmdb, msgpack)))
-    code = f"import sys; sys.path[:0] = {roots!r}; from ghost.waiter import main; main()"
+                               for m in (ghost, lmdb, msgpack)))
+    code = f"import sys; sys.path[:0] = {roots!r}; from ghost.process.waiter import main; main()"
     args = [sys.executable, "-I", "-S", "-c", code, spec["task"], str(pid), spec["store"],
             str(spec["map_floor"])]
     try:
         os.execv(sys.executable, args)
     except OSError:
-        ghost.waiter.wait_and_record(spec, pid)  # cannot exec: wait here, just heavier
+        ghost.process.waiter.wait_and_record(spec, pid)  # cannot exec: wait here, just heavier
         os._exit(0)
 
 
@@ -225,7 +226,7 @@ def fork(spec: dict[str, Any]) -> tuple[int, int]:
 
 
 def main() -> int:
-    """`python -I -m ghost.monitor`: the spec arrives as JSON on stdin (see ghost.spawn)."""
+    """`python -I -m ghost.process.monitor`: the spec arrives as JSON on stdin (process.launch)."""
     import json
 
     spec = json.loads(sys.stdin.buffer.read())

@@ -1,4 +1,4 @@
-"""Stopping and cleaning up tasks.
+"""`stop` and `kill`: end a task's whole process group, SIGTERM then SIGKILL.
 
 `stop` waits on pidfds, not timers: the kernel wakes it when the task's leader exits, and again
 when its monitor exits, which the monitor does right after recording the end. So a task that
@@ -12,30 +12,19 @@ import select
 import signal
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from events import types as ev
 from events.store import Rows, Store
-from ghost import paths, proc
 from ghost.actor import actor
 from ghost.errors import USAGE, GhostError
-from ghost.state import open_store, store_errors
-from ghost.tasks import get, load, lost_reason, observe, record_lost
+from ghost.process import identity
+from ghost.state.store import open_store, store_errors
+from ghost.state.tasks import describe_end, get, lost_reason, observe, record_lost
 from projections.checkpoint import load_tasks, task_from_rows
-from projections.tasks import RUNNING, STATUSES, Task
+from projections.tasks import Task
 
 KILL_WAIT = 5.0  # how long SIGKILL may take to be reported
 MONITOR_WAIT = 5.0  # how long the monitor may take to record an end it has seen
-
-
-def describe_end(task: Task) -> str:
-    if task.status == "exited":
-        return f"exited with code {task.exit_code}"
-    if task.status == "killed":
-        return f"killed by {task.signal}"
-    if task.status == "unknown":
-        return f"unknown: {task.lost_reason}" if task.lost_reason else "unknown"
-    return task.status
 
 
 def wait_exit(pid: int, ticks: int, timeout: float) -> bool:
@@ -45,7 +34,7 @@ def wait_exit(pid: int, ticks: int, timeout: float) -> bool:
     except (ProcessLookupError, OSError):
         return True
     try:
-        if proc.start_ticks(pid) != ticks:
+        if identity.start_ticks(pid) != ticks:
             return True
         poller = select.poll()
         poller.register(fd, select.POLLIN)
@@ -62,22 +51,22 @@ def wait_exit(pid: int, ticks: int, timeout: float) -> bool:
 
 def _wait_group_gone(task: Task, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    while proc.group_members(task.pgid, task.start_ticks):
+    while identity.group_members(task.pgid, task.start_ticks):
         if time.monotonic() >= deadline:
             return False
-        members = proc.group_members(task.pgid, task.start_ticks)
+        members = identity.group_members(task.pgid, task.start_ticks)
         if members:
-            st = proc.read_stat(members[0])
+            st = identity.read_stat(members[0])
             if st is not None:
                 wait_exit(st.pid, st.start_ticks, max(0.0, deadline - time.monotonic()))
     return True
 
 
 def _request(store: Store, task: Task, sig: int, timeout: float, force: bool,
-             escalated: bool, interface: str) -> bool:
+             escalated: bool, via: str) -> bool:
     """Record a stop request; an escalation is recorded (and sent) by one stopper only."""
-    event = ev.make(ev.STOP_REQUESTED, task.id, signal=proc.signal_name(sig), timeout=timeout,
-                    force=force, escalated=escalated, actor=actor(interface))
+    event = ev.make(ev.STOP_REQUESTED, task.id, signal=identity.signal_name(sig), timeout=timeout,
+                    force=force, escalated=escalated, actor=actor(via))
 
     def decide(views: Mapping[str, Rows]) -> Sequence[ev.Event]:
         now = task_from_rows(views["tasks"], task.id)
@@ -104,14 +93,13 @@ def _await_end(store: Store, task: Task, timeout: float) -> Task:
                   max(MONITOR_WAIT, deadline - time.monotonic()))
     now = _current(store, task)
     if now.running:
-        reason = lost_reason(now, proc.boot_id())
+        reason = lost_reason(now, identity.boot_id())
         if reason is not None:
             now = record_lost(store, now, "stopped, but " + reason)
     return now
 
 
-def stop(ident: str, force: bool = False, timeout: float = 10.0,
-         interface: str = "cli") -> Task:
+def stop(ident: str, force: bool = False, timeout: float = 10.0, *, via: str) -> Task:
     """Stop a running task's whole process group: SIGTERM, then SIGKILL after `timeout`."""
     if timeout < 0:
         raise GhostError(f"invalid --timeout {timeout}: must be 0 or more", USAGE)
@@ -124,77 +112,22 @@ def stop(ident: str, force: bool = False, timeout: float = 10.0,
             return task
         raise GhostError(f"task {task.id} is not running ({describe_end(task)})")
     sig = signal.SIGKILL if force else signal.SIGTERM
-    _request(store, task, sig, timeout, force, False, interface)
-    proc.signal_task(task.pid, task.pgid, task.start_ticks, sig)
+    _request(store, task, sig, timeout, force, False, via)
+    identity.signal_task(task.pid, task.pgid, task.start_ticks, sig)
     task = _await_end(store, task, KILL_WAIT if force else timeout)
     if task.running and not force:
-        if _request(store, task, signal.SIGKILL, timeout, force, True, interface):
-            proc.signal_task(task.pid, task.pgid, task.start_ticks, signal.SIGKILL)
+        if _request(store, task, signal.SIGKILL, timeout, force, True, via):
+            identity.signal_task(task.pid, task.pgid, task.start_ticks, signal.SIGKILL)
         task = _await_end(store, task, KILL_WAIT)
     if task.running:
         raise GhostError(f"task {task.id} did not end after SIGKILL (pid {task.pid})")
-    proc.signal_task(task.pid, task.pgid, task.start_ticks, signal.SIGKILL)  # stragglers
+    identity.signal_task(task.pid, task.pgid, task.start_ticks, signal.SIGKILL)  # stragglers
     return task
 
 
 def _stop_group(task: Task, force: bool, timeout: float) -> None:
     first = signal.SIGKILL if force else signal.SIGTERM
-    proc.signal_task(task.pid, task.pgid, task.start_ticks, first)
+    identity.signal_task(task.pid, task.pgid, task.start_ticks, first)
     if not _wait_group_gone(task, 0.0 if force else timeout):
-        proc.signal_task(task.pid, task.pgid, task.start_ticks, signal.SIGKILL)
+        identity.signal_task(task.pid, task.pgid, task.start_ticks, signal.SIGKILL)
         _wait_group_gone(task, KILL_WAIT)
-
-
-@dataclass(frozen=True, slots=True)
-class Cleanup:
-    tasks: list[Task]
-    dry_run: bool
-
-
-def cleanup(days: float = 30, everything: bool = False, status: str = "all",
-            dry_run: bool = False, interface: str = "cli") -> Cleanup:
-    """Remove finished tasks (older than `days`, or all) from the views and delete their logs."""
-    if days < 0:
-        raise GhostError(f"invalid --days {days:g}: must be 0 or more", USAGE)
-    if status not in (*STATUSES, "all") or status == RUNNING:
-        raise GhostError(f"invalid --status {status!r} for cleanup: choose exited, killed, "
-                         "unknown or all", USAGE)
-    store = open_store(write=False)  # with nothing to clean, create nothing
-    cutoff = time.time_ns() - int(days * 86400e9)
-    chosen = [t for t in load(store).values()
-              if not t.running and (status == "all" or t.status == status)
-              and (everything or (t.finished_ns or t.started_ns) <= cutoff)]
-    chosen.sort(key=lambda t: t.spawned_seq)
-    if dry_run or not chosen:
-        return Cleanup(chosen, dry_run)
-    store = open_store(write=True)
-    assert store is not None
-    who = actor(interface)
-    logs = paths.logs_dir()
-
-    def decide(views: Mapping[str, Rows]) -> Sequence[ev.Event]:
-        out = []
-        for task in chosen:
-            now = task_from_rows(views["tasks"], task.id)
-            if now is not None and not now.running:
-                out.append(ev.make(ev.CLEANED, task.id, log_removed=_is_our_log(task, logs),
-                                   actor=who))
-        return out
-
-    with store_errors():
-        done = store.transact(decide)
-    cleaned = {e.task for e in done}
-    for task in chosen:
-        if task.id in cleaned and _is_our_log(task, logs):
-            try:
-                os.unlink(task.log_path)
-            except FileNotFoundError:
-                pass
-    return Cleanup([t for t in chosen if t.id in cleaned], dry_run)
-
-
-def _is_our_log(task: Task, logs: str) -> bool:
-    """Only ever delete a file ghost made: inside the logs dir, named after the task."""
-    return (os.path.dirname(task.log_path) == logs
-            and os.path.basename(task.log_path) == f"{task.id}.log"
-            and os.path.lexists(task.log_path))

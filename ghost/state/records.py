@@ -69,7 +69,7 @@ def utf8(text: str) -> bytes:
     try:
         return text.encode()
     except UnicodeEncodeError:
-        from ghost.render import printable
+        from ghost.text import printable
 
         return printable(text).encode()
 
@@ -153,3 +153,19 @@ def _jsonl(items: Iterable[Event | Corrupt], store_id: str, orjson: Any) -> byte
 def msgpack_records(items: Iterable[Event | Corrupt], store_id: str) -> bytes:
     """A batch as concatenated msgpack maps (same records as JSON Lines)."""
     return b"".join(codec.pack(record(item, store_id)) for item in items)
+
+
+def jsonable(value: Any) -> Any:
+    """A record as plain JSON values, for a surface that serializes it itself (MCP, HTTP).
+
+    msgpack can hold bytes and non-string keys (a newer ghost's event); JSON cannot. Same
+    conversions as `ghost events`: bytes as base64 text, anything else unknown as its repr."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    return repr(value)

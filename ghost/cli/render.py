@@ -8,20 +8,11 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # `ghost run` renders without loading the store's modules
-    from ghost.spawn import Started
-    from ghost.tasks import Observed
+    from ghost.actions.run import Started
+    from ghost.state.tasks import Observed
     from projections.tasks import Task
 
 LIST_HEADERS = ("Task ID", "PID", "Status", "Started", "Command", "Directory")
-
-
-def rfc3339(ns: int | None) -> str | None:
-    if ns is None:
-        return None
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(ns / 1e9, tz=UTC).isoformat(timespec="milliseconds") \
-        .replace("+00:00", "Z")
 
 
 def local_time(ns: int | None) -> str:
@@ -34,55 +25,17 @@ def command_line(command: Sequence[str]) -> str:
     return shlex.join(command)
 
 
-def task_json(task: Task, observed: Observed | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": task.id,
-        "pid": task.pid,
-        "status": task.status,
-        "command": list(task.command),
-        "cwd": task.cwd,
-        "started_at": rfc3339(task.started_ns),
-        "finished_at": rfc3339(task.finished_ns),
-        "exit_code": task.exit_code,
-        "signal": task.signal,
-        "log_path": task.log_path,
-    }
-    if task.lost_reason:
-        data["reason"] = task.lost_reason
-    if task.rusage:
-        data["rusage"] = dict(task.rusage)
-    if observed is not None:
-        data["unmonitored"] = observed.unmonitored
-        data["group_processes"] = observed.group_left
-    return data
-
-
 def dumps(data: Any) -> str:
     import json
 
+    from ghost.text import printable
+
     return printable(json.dumps(data, ensure_ascii=False))
-
-
-def printable(text: str) -> str:
-    """Undecodable bytes (kept as surrogate escapes, e.g. in a non-UTF-8 argv) shown as U+FFFD,
-    so the output is always valid UTF-8; the task itself got the exact bytes."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def started_block(started: Started) -> str:
     return (f"Started background process:\n  Task ID: {started.id}\n  PID: {started.pid}\n"
             f"  Log file: {started.log_path}")
-
-
-def started_json(started: Started) -> dict[str, Any]:
-    return {"id": started.id, "pid": started.pid, "status": "running",
-            "command": list(started.command), "cwd": started.cwd,
-            "started_at": rfc3339(started.started_ns or None), "finished_at": None,
-            "exit_code": None, "signal": None, "log_path": started.log_path}
 
 
 def status_word(observed: Observed) -> str:

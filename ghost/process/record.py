@@ -1,7 +1,7 @@
 """Appending the monitor's own events, and the lean path that records how a task ended.
 
-The waiter (ghost.waiter) imports this module only once its task has ended, and `ghost stop`
-waits for exactly that record, so this path imports as little as it can (no click, no
+The waiter (ghost.process.waiter) imports this module only once its task has ended, and
+`ghost stop` waits for exactly that record, so this path imports as little as it can (no click, no
 dataclasses/inspect, no uuid): about 15 ms instead of 30.
 """
 
@@ -16,7 +16,7 @@ from events import types as ev
 from events.store import Projection, Store, StoreError
 from ghost.actor import actor
 from ghost.faults import crash_point
-from ghost.proc import signal_name
+from ghost.process.identity import signal_name
 from projections.checkpoint import VIEWS
 
 

@@ -1,7 +1,7 @@
 """What the MCP tools do: plain functions over ghost's core that return JSON-ready data.
 
-Nothing here knows about the protocol (ghost.mcp_server registers these and turns GhostError
-into an `isError` result). The results are the CLI's `--json` shapes (ghost.render), described
+Nothing here knows about the protocol (ghost.mcp.server registers these and turns GhostError
+into an `isError` result). The results are the CLI's `--json` shapes (ghost.cli.render), described
 by TypedDicts so the server can publish an output schema. Everything an agent reads back is
 bounded: logs by bytes, lists and histories by count.
 """
@@ -15,8 +15,8 @@ from typing import Annotated, Any, Literal, NotRequired
 from pydantic import Field
 from typing_extensions import TypedDict  # pydantic needs this one on Python < 3.12
 
-from ghost import render
 from ghost.errors import USAGE, GhostError
+from ghost.state import task_json
 
 # -- results -------------------------------------------------------------------------------
 
@@ -93,11 +93,12 @@ TaskId = Annotated[str, Field(description="A task id, or a unique prefix of at l
 StatusFilter = Literal["all", "running", "exited", "killed", "unknown"]
 
 MAX_LOG_BYTES = 1 << 20
+VIA = "mcp"
 MAX_WAIT = 3600.0
 
 
 def _task(task: Any, observed: Any = None) -> TaskInfo:
-    return render.task_json(task, observed)  # type: ignore[return-value]
+    return task_json.task(task, observed)  # type: ignore[return-value]
 
 
 # -- tools ---------------------------------------------------------------------------------
@@ -120,7 +121,7 @@ def ghost_run(
     The task keeps running after this server exits. Its output goes to its log file: read it
     with ghost_log, see how it ended with ghost_status or ghost_wait, end it with ghost_stop.
     """
-    from ghost.spawn import new_task_id, record_failure, start_one
+    from ghost.actions.run import new_task_id, record_failure, start_one
 
     workdir = cwd or os.getcwd()
     argv = [command, *(args or [])]
@@ -130,13 +131,10 @@ def ghost_run(
             argv = _split(command)
         _check_env(env or {})
     except GhostError as exc:  # refused like any other start: on record as spawn_failed
-        record_failure(new_task_id(), argv, os.path.abspath(workdir), exc, "mcp")
+        record_failure(new_task_id(), argv, os.path.abspath(workdir), exc, VIA)
         raise
-    started = start_one(argv, workdir, env or {}, interface="mcp")
-    data = render.started_json(started)
-    if data.get("started_at") is None:
-        data["started_at"] = render.rfc3339(_spawned_ns(started.id))
-    return data  # type: ignore[return-value]
+    started = start_one(argv, workdir, env or {}, via=VIA)
+    return task_json.started(started)  # type: ignore[return-value]
 
 
 def _split(line: str) -> list[str]:
@@ -154,26 +152,13 @@ def _check_env(env: dict[str, str]) -> None:
             raise GhostError(f"environment variable {key} contains a NUL byte", USAGE)
 
 
-def _spawned_ns(task_id: str) -> int | None:
-    """When the task started, from its `spawned` event (the threaded start path does not
-    report it)."""
-    from events.types import SPAWNED, Event
-    from ghost.state import open_store
-
-    store = open_store(write=False)
-    for event in store.task_events(task_id) if store else ():
-        if isinstance(event, Event) and event.type == SPAWNED:
-            return event.time_ns
-    return None
-
-
 def ghost_list(
     status: Annotated[StatusFilter, Field(description="Only tasks with this status.")] = "all",
     limit: Annotated[int, Field(ge=1, le=10000, description="At most this many tasks, "
                                                             "newest first.")] = 100,
 ) -> TaskList:
     """List tasks, newest first, with how each one ended (exit code or signal)."""
-    from ghost.views import listing
+    from ghost.actions.query import listing
 
     tasks = listing(status)
     return {"tasks": [_task(t) for t in tasks[:limit]], "total": len(tasks)}
@@ -181,7 +166,7 @@ def ghost_list(
 
 def ghost_status(id: TaskId) -> TaskInfo:
     """One task: command, directory, times, pid, and how it ended (exit code or signal)."""
-    from ghost.views import status
+    from ghost.actions.query import status
 
     observed = status(id)
     return _task(observed.task, observed)
@@ -198,9 +183,10 @@ def ghost_stop(
 
     Returns once the end is recorded, with the exit code or the signal that ended it.
     """
-    from ghost.control import describe_end, stop
+    from ghost.actions.stop import stop
+    from ghost.state.tasks import describe_end
 
-    task = stop(id, force=force, timeout=timeout, interface="mcp")
+    task = stop(id, force=force, timeout=timeout, via=VIA)
     return {"task": _task(task), "summary": describe_end(task)}
 
 
@@ -213,15 +199,9 @@ def ghost_log(
                                                                         "end.")] = 65536,
 ) -> LogResult:
     """The end of a task's output (stdout and stderr together), bounded by lines and bytes."""
-    from ghost.logs import open_log
-    from ghost.views import status
+    from ghost.actions.query import log_tail
 
-    task = status(id).task
-    fd = open_log(task.log_path)
-    try:
-        start, end, data = read_tail(fd, tail, max_bytes)
-    finally:
-        os.close(fd)
+    task, start, end, data = log_tail(id, tail, max_bytes)
     text = data.decode("utf-8", errors="replace")
     shortened = False
     encoded = text.encode("utf-8")
@@ -233,48 +213,13 @@ def ghost_log(
             "running": task.running}
 
 
-def read_tail(fd: int, lines: int | None, max_bytes: int) -> tuple[int, int, bytes]:
-    """(start, end, bytes) of the last `lines` lines, at most `max_bytes`, read in one pread.
-
-    Unlike a plain tail, this never scans further back than `max_bytes`, so a multi-gigabyte
-    log (or one long line) costs one bounded read. A start cut inside a UTF-8 character is
-    moved to the next character.
-    """
-    end = os.fstat(fd).st_size
-    start = max(0, end - max_bytes)
-    data = os.pread(fd, end - start, start)
-    end = start + len(data)
-    if lines is not None:
-        cut = _last_lines(data, lines)
-        if cut is not None:
-            start, data = start + cut, data[cut:]
-    skip = 0
-    while start > 0 and skip < min(3, len(data)) and 0x80 <= data[skip] < 0xC0:
-        skip += 1
-    return start + skip, end, data[skip:]
-
-
-def _last_lines(data: bytes, lines: int) -> int | None:
-    """Offset in `data` where its last `lines` lines start; None when it has fewer."""
-    if lines == 0:
-        return len(data)
-    wanted = lines + (1 if data.endswith(b"\n") else 0)
-    idx = len(data)
-    while wanted:
-        idx = data.rfind(b"\n", 0, idx)
-        if idx < 0:
-            return None
-        wanted -= 1
-    return idx + 1
-
-
 def ghost_wait(
     id: TaskId,
     timeout: Annotated[float, Field(ge=0, le=MAX_WAIT, description="Give up after this many "
                                                                    "seconds.")] = 60.0,
 ) -> WaitOutcome:
     """Wait until a task ends or `timeout` passes; says which, with the exit code or signal."""
-    from ghost.live import wait_for_end
+    from ghost.actions.wait import wait_for_end
 
     result = wait_for_end([id], timeout)
     task = result.tasks[0]
@@ -293,7 +238,8 @@ def ghost_history(
 ) -> History:
     """The audit trail, oldest first: who started or stopped what (actor: user and interface),
     and exactly how each task ended. Environment variable values are never included."""
-    from ghost.mcp_history import history
+    from ghost.actions.audit import recent
+    from ghost.state.records import jsonable, record
 
-    events, truncated = history(id, since, limit)
-    return {"events": events, "truncated": truncated}
+    events, store_id, truncated = recent(id, since, limit)
+    return {"events": [jsonable(record(e, store_id)) for e in events], "truncated": truncated}

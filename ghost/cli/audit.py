@@ -1,4 +1,4 @@
-"""`ghost history` and `ghost events`: parse, call one function of ghost.audit, render.
+"""`ghost history` and `ghost events`: parse, call one function of ghost.actions.audit, render.
 
 History is rendered as a table streamed row by row with fixed column widths, so the whole
 audit trail of a large log starts printing at once and never has to fit in memory.
@@ -23,8 +23,9 @@ from events.types import (
     STOP_REQUESTED,
     Corrupt,
 )
-from ghost import audit, export
-from ghost.render import command_line, duration, local_time
+from ghost.actions import audit
+from ghost.cli.render import command_line, duration, local_time
+from ghost.state import records
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 HEADERS = ("Seq", "Time", "Task", "Event", "Details")
@@ -56,12 +57,12 @@ def history_command(task_id: str | None, since: str | None, until: str | None,
     stdout = sys.stdout.buffer
     if json_:
         for page in _pages(e.item for e in found.entries):
-            stdout.write(export.jsonl(page, found.store_id))
+            stdout.write(records.jsonl(page, found.store_id))
         stdout.flush()
         return
     wrote = False
     for lines in _pages(history_lines(found.entries, len(str(max(found.last_seq, 1))))):
-        stdout.write(export.utf8("\n".join(lines) + "\n"))
+        stdout.write(records.utf8("\n".join(lines) + "\n"))
         wrote = True
     if not wrote:
         stdout.write(b"No events found.\n")
@@ -150,7 +151,7 @@ def details(kind: str, data: Mapping[str, Any], started_ns: int | None) -> str:
     if kind == CLEANED:
         log = "log deleted" if data["log_removed"] else "log kept"
         return _join(f"removed from the list, {log}", _by(data))
-    names = sorted(k for k in data if k not in export.SECRET_FIELDS)
+    names = sorted(k for k in data if k not in records.SECRET_FIELDS)
     return f"fields: {', '.join(names)}" if names else ""
 
 
@@ -170,7 +171,7 @@ def events_command(after: int, follow: bool, fmt: str) -> None:
     store (the log's id) and the event's fields. See docs/events.md.
     """
     from events.follow import Interrupted
-    from ghost.export_stream import stream
+    from ghost.actions.events import stream
 
     found = stream(after, follow, fmt, stop=_reader_gone if follow else None)
     out = sys.stdout.buffer
@@ -190,7 +191,7 @@ def events_command(after: int, follow: bool, fmt: str) -> None:
 
 
 def _end_quietly() -> None:
-    from ghost.cli import _quiet_stdout
+    from ghost.cli.main import _quiet_stdout
 
     _quiet_stdout()
     sys.exit(0)

@@ -1,10 +1,14 @@
-"""What `list` and `status` show: current (reconciled) or as of a past time."""
+"""`list`, `status` and reading a log: tasks as they are (reconciled) or were, and output."""
 
 from __future__ import annotations
 
-from ghost import tasks as core
+import os
+from collections.abc import Iterator
+
 from ghost.errors import TaskNotFound
-from ghost.state import open_store, store_errors
+from ghost.state import logs
+from ghost.state import tasks as core
+from ghost.state.store import open_store, store_errors
 from ghost.timeparse import parse_time
 from projections.checkpoint import tasks_at
 from projections.tasks import Task
@@ -49,3 +53,21 @@ def skipped_note() -> str | None:
         parts.append(f"{counts['corrupt']} corrupt event(s) were skipped (seq {seqs}{more}; "
                      "run `ghost doctor`)")
     return "Warning: " + "; ".join(parts) if parts else None
+
+
+def read_log(ident: str, tail: int | None = None) -> tuple[Task, Iterator[bytes]]:
+    """A task and its output (all of it, or the last `tail` lines), byte for byte, in chunks."""
+    task = status(ident).task
+    return task, logs.read(task.log_path, tail)
+
+
+def log_tail(ident: str, lines: int | None, max_bytes: int) -> tuple[Task, int, int, bytes]:
+    """The task, and (start, end, bytes) of its last `lines` lines, at most `max_bytes`: a
+    bounded read, however large the log is (see ghost.state.logs.read_tail)."""
+    task = status(ident).task
+    fd = logs.open_log(task.log_path)
+    try:
+        start, end, data = logs.read_tail(fd, lines, max_bytes)
+    finally:
+        os.close(fd)
+    return task, start, end, data

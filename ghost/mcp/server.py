@@ -1,7 +1,7 @@
 """`ghost mcp`: ghost's tools for AI assistants, served over the Model Context Protocol on stdio.
 
 The MCP SDK costs about half a second to import, so it is imported here, inside the command,
-and nowhere on the `ghost run/list/status` path. The tools themselves (ghost.mcp_tools) are
+and nowhere on the `ghost run/list/status` path. The tools themselves (ghost.mcp.tools) are
 plain functions over ghost's core; this module registers them, turns a GhostError into a tool
 result with `isError: true` (the agent reads the message and corrects itself; the server keeps
 serving), and keeps the protocol stream clean: diagnostics go to <data dir>/logs/mcp.log, never
@@ -76,12 +76,12 @@ def serve() -> None:
             raise GhostError(SDK_MISSING) from None
         raise GhostError("ghost mcp needs version 2 of the MCP SDK (mcp>=2,<3): "
                          "pip install 'ghost-tasks[mcp]'") from None
-    from ghost import paths
-    from ghost.state import open_store
+    from ghost import datadir
+    from ghost.state.store import open_store
 
-    base = paths.prepare(create=True)
+    base = datadir.prepare(create=True)
     assert base is not None
-    _log_to_file(paths.logs_dir(base))
+    _log_to_file(datadir.logs_dir(base))
     # Opened once here, before worker threads could race to open the environment twice.
     try:
         store = open_store(write=True)
@@ -113,7 +113,7 @@ def build_server() -> Any:
     from mcp.server.mcpserver import MCPServer
     from mcp.types import ToolAnnotations
 
-    from ghost import mcp_tools as t
+    from ghost.mcp import tools as t
 
     server = MCPServer("ghost", version=_version(), instructions=INSTRUCTIONS,
                        log_level="INFO")

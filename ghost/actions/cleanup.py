@@ -1,0 +1,73 @@
+"""`cleanup`: forget finished tasks (the history keeps them) and delete their logs."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from events import types as ev
+from events.store import Rows
+from ghost import datadir
+from ghost.actor import actor
+from ghost.errors import USAGE, GhostError
+from ghost.state.store import open_store, store_errors
+from ghost.state.tasks import load
+from projections.checkpoint import task_from_rows
+from projections.tasks import RUNNING, STATUSES, Task
+
+
+@dataclass(frozen=True, slots=True)
+class Cleanup:
+    tasks: list[Task]
+    dry_run: bool
+
+
+def cleanup(days: float = 30, everything: bool = False, status: str = "all",
+            dry_run: bool = False, *, via: str) -> Cleanup:
+    """Remove finished tasks (older than `days`, or all) from the views and delete their logs."""
+    if days < 0:
+        raise GhostError(f"invalid --days {days:g}: must be 0 or more", USAGE)
+    if status not in (*STATUSES, "all") or status == RUNNING:
+        raise GhostError(f"invalid --status {status!r} for cleanup: choose exited, killed, "
+                         "unknown or all", USAGE)
+    store = open_store(write=False)  # with nothing to clean, create nothing
+    cutoff = time.time_ns() - int(days * 86400e9)
+    chosen = [t for t in load(store).values()
+              if not t.running and (status == "all" or t.status == status)
+              and (everything or (t.finished_ns or t.started_ns) <= cutoff)]
+    chosen.sort(key=lambda t: t.spawned_seq)
+    if dry_run or not chosen:
+        return Cleanup(chosen, dry_run)
+    store = open_store(write=True)
+    assert store is not None
+    who = actor(via)
+    logs = datadir.logs_dir()
+
+    def decide(views: Mapping[str, Rows]) -> Sequence[ev.Event]:
+        out = []
+        for task in chosen:
+            now = task_from_rows(views["tasks"], task.id)
+            if now is not None and not now.running:
+                out.append(ev.make(ev.CLEANED, task.id, log_removed=_is_our_log(task, logs),
+                                   actor=who))
+        return out
+
+    with store_errors():
+        done = store.transact(decide)
+    cleaned = {e.task for e in done}
+    for task in chosen:
+        if task.id in cleaned and _is_our_log(task, logs):
+            try:
+                os.unlink(task.log_path)
+            except FileNotFoundError:
+                pass
+    return Cleanup([t for t in chosen if t.id in cleaned], dry_run)
+
+
+def _is_our_log(task: Task, logs: str) -> bool:
+    """Only ever delete a file ghost made: inside the logs dir, named after the task."""
+    return (os.path.dirname(task.log_path) == logs
+            and os.path.basename(task.log_path) == f"{task.id}.log"
+            and os.path.lexists(task.log_path))

@@ -1,0 +1,1 @@
+"""The `ghost` command line: click commands that parse, call one action and render."""

@@ -1,0 +1,190 @@
+"""The lifecycle commands: run, list, status, log, stop, kill, cleanup.
+
+Each parses its arguments, calls one action (ghost.actions) with `via="cli"`, and renders the
+result (ghost.cli.render, or JSON). Imports beyond click stay inside the commands: every
+`ghost` call is a fresh interpreter.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+STATUS_CHOICES = ("running", "exited", "killed", "unknown", "all")
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+VIA = "cli"
+
+
+def out(text: str) -> None:
+    from ghost.text import printable
+
+    click.echo(printable(text))
+
+
+def warn(note: str | None) -> None:
+    if note:
+        click.echo(note, err=True)
+
+
+def as_json(data: Any) -> None:
+    from ghost.cli.render import dumps
+
+    click.echo(dumps(data))
+
+
+# -- run -----------------------------------------------------------------------------------
+
+@click.command(context_settings={**CONTEXT, "ignore_unknown_options": True,
+                               "allow_interspersed_args": False})
+@click.option("-c", "--cwd", type=str, default=None, help="Working directory for the task.")
+@click.option("-e", "--env", "env", multiple=True, metavar="KEY=VALUE",
+              help="Set an environment variable for the task (repeatable).")
+@click.option("--json", "json_", is_flag=True, help="Print one JSON object per task.")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def run(cwd: str | None, env: Sequence[str], json_: bool, command: Sequence[str]) -> None:
+    """Start CMD [ARG...] in the background and print its task id.
+
+    When the first argument contains a space, every argument is a whole command line and one
+    task starts per argument: ghost run "npm run dev" "npm run worker".
+    """
+    from ghost.actions.run import start
+    from ghost.cli import render
+    from ghost.state import task_json
+
+    for started in start(command, cwd, env, via=VIA):
+        if json_:
+            as_json(task_json.started(started))
+        else:
+            out(render.started_block(started))
+
+
+# -- list / status -------------------------------------------------------------------------
+
+@click.command(name="list")
+@click.option("-s", "--status", type=click.Choice(STATUS_CHOICES), default="all",
+              show_default=True, help="Only tasks with this status.")
+@click.option("--json", "json_", is_flag=True, help="Print a JSON array.")
+@click.option("-w", "--watch", is_flag=True, help="Redraw the table whenever a task changes.")
+@click.option("--at", "at", metavar="TIME", help="The list as it was at TIME (ISO 8601, 2h, ...).")
+def list_(status: str, json_: bool, watch: bool, at: str | None) -> None:
+    """List tasks, newest first."""
+    from ghost.actions import query as views
+    from ghost.cli import render
+    from ghost.state import task_json
+
+    if watch:
+        from ghost.cli.live import watch_list
+
+        watch_list(status)
+        return
+    tasks = views.listing(status, at)
+    if json_:
+        as_json([task_json.task(t) for t in tasks])
+    else:
+        out(render.table(tasks))
+    warn(views.skipped_note())
+
+
+@click.command()
+@click.argument("task_id")
+@click.option("--json", "json_", is_flag=True, help="Print a JSON object.")
+@click.option("--at", "at", metavar="TIME", help="The task as it was at TIME.")
+def status(task_id: str, json_: bool, at: str | None) -> None:
+    """Show one task: command, directory, times, and how it ended."""
+    from ghost.actions import query as views
+    from ghost.cli import render
+    from ghost.state import task_json
+
+    observed = views.status(task_id, at)
+    if json_:
+        as_json(task_json.task(observed.task, observed))
+    else:
+        out(render.status_lines(observed))
+    warn(views.skipped_note())
+
+
+# -- log -----------------------------------------------------------------------------------
+
+@click.command()
+@click.argument("task_ids", nargs=-1, required=True)
+@click.option("-n", "--tail", type=click.IntRange(min=0), default=None,
+              help="Only the last N lines.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing output until the task ends.")
+def log(task_ids: Sequence[str], tail: int | None, follow: bool) -> None:
+    """Print a task's output, byte for byte."""
+    if follow:
+        from ghost.cli.live import follow_logs
+
+        follow_logs(task_ids, tail)
+        return
+    from ghost.actions.query import read_log
+
+    stdout = sys.stdout.buffer
+    for ident in task_ids:
+        task, chunks = read_log(ident, tail)
+        if len(task_ids) > 1:
+            click.echo(f"==> {task.id} <==", err=True)
+        for chunk in chunks:
+            stdout.write(chunk)
+        stdout.flush()
+
+
+# -- stop / kill / cleanup -----------------------------------------------------------------
+
+def _stop(task_id: str, force: bool, timeout: float, json_: bool) -> None:
+    from ghost.actions.stop import stop
+
+    task = stop(task_id, force=force, timeout=timeout, via=VIA)
+    if json_:
+        from ghost.state import task_json
+
+        as_json(task_json.task(task))
+    else:
+        out(f"Task {task.id} has been {'killed' if force else 'exited'}")
+
+
+@click.command()
+@click.argument("task_id")
+@click.option("-f", "--force", is_flag=True, help="SIGKILL at once instead of SIGTERM.")
+@click.option("-t", "--timeout", type=float, default=10.0, show_default=True,
+              help="Seconds to wait after SIGTERM before SIGKILL.")
+@click.option("--json", "json_", is_flag=True, help="Print the ended task as JSON.")
+def stop(task_id: str, force: bool, timeout: float, json_: bool) -> None:
+    """Stop a task's whole process group: SIGTERM, then SIGKILL after the timeout."""
+    _stop(task_id, force, timeout, json_)
+
+
+@click.command()
+@click.argument("task_id")
+@click.option("--json", "json_", is_flag=True, help="Print the ended task as JSON.")
+def kill(task_id: str, json_: bool) -> None:
+    """Kill a task's process group at once (stop --force)."""
+    _stop(task_id, True, 0.0, json_)
+
+
+@click.command()
+@click.option("-d", "--days", type=float, default=30, show_default=True,
+              help="Only tasks that finished more than this many days ago.")
+@click.option("-a", "--all", "everything", is_flag=True, help="Every finished task.")
+@click.option("-s", "--status", default="all", show_default=True,
+              help="Only tasks with this status: exited, killed, unknown or all.")
+@click.option("-n", "--dry-run", is_flag=True, help="Show what would be deleted.")
+def cleanup(days: float, everything: bool, status: str, dry_run: bool) -> None:
+    """Remove finished tasks from the list and delete their logs (history keeps them)."""
+    from ghost.actions.cleanup import cleanup as run_cleanup
+    from ghost.cli.render import table
+
+    result = run_cleanup(days, everything, status, dry_run, via=VIA)
+    if not result.tasks:
+        out("No tasks found matching cleanup criteria.")
+    elif dry_run:
+        out(f"The following {len(result.tasks)} task(s) would be deleted:")
+        out(table(result.tasks))
+    else:
+        out(f"Successfully deleted {len(result.tasks)} task(s).")
+
+
+COMMANDS = (run, list_, status, log, stop, kill, cleanup)

@@ -1,0 +1,1 @@
+"""`ghost mcp`: ghost's actions served to AI assistants over the Model Context Protocol."""
