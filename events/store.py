@@ -16,17 +16,18 @@ from __future__ import annotations
 import errno
 import gc
 import os
-import struct
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from itertools import islice
 from typing import Any
 
 import lmdb
 
 from events import codec, timeline
+from events.append import Databases, Decide, append_batch
 from events.environment import DATA, WAKE, check_dir, open_env
 from events.errors import StoreError
-from events.types import SCHEMAS, Corrupt, Event, fields_problem
+from events.keys import key_seq, seq_key
+from events.types import Corrupt, Event
 from events.views import Projection, Rows, count_skipped, skipped_from
 
 __all__ = ["DATA", "WAKE", "Projection", "Rows", "Store", "StoreError", "count_skipped",
@@ -34,9 +35,7 @@ __all__ = ["DATA", "WAKE", "Projection", "Rows", "Store", "StoreError", "count_s
 
 MAP_FLOOR = 1 << 30  # reserved address space; sparse on disk, ~4M events
 MAX_GROW_RETRIES = 8
-MAX_TASK_ID = 400  # bytes; index keys are task id + NUL + 8-byte seq, LMDB keys <= 511 bytes
 
-_SEQ = struct.Struct(">Q")
 _DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EIO)
 
 
@@ -47,18 +46,6 @@ _open_paths: set[str] = set()
 
 def open_in_process() -> bool:
     return bool(_open_paths)
-
-
-def seq_key(seq: int) -> bytes:
-    return _SEQ.pack(seq)
-
-
-def key_seq(key: bytes) -> int:
-    return _SEQ.unpack(key)[0]
-
-
-# Given the views as of the transaction's start, returns the events to append (maybe none).
-Decide = Callable[[Mapping[str, Rows]], Sequence[Event]]
 
 
 class Store:
@@ -287,7 +274,7 @@ class Store:
         for _ in range(MAX_GROW_RETRIES):
             txn = self._begin(write=True)
             try:
-                done = self._write_txn(txn, decide, meta_defaults)
+                done = append_batch(txn, self._dbs(), self._views, decide, meta_defaults)
                 txn.commit()
             except lmdb.MapFullError:
                 txn.abort()
@@ -319,71 +306,9 @@ class Store:
             return done
         raise StoreError(f"the event store in {self.path} is full and cannot grow", "map_full")
 
-    def _write_txn(self, txn: lmdb.Transaction, decide: Decide,
-                   meta_defaults: Mapping[str, Any] | None) -> list[Event]:
-        for key, value in (meta_defaults or {}).items():
-            txn.put(key.encode(), codec.pack(value), db=self._meta, overwrite=False)
-        cur = txn.cursor(db=self._events)
-        last = key_seq(cur.key()) if cur.last() else 0
-        views = {v.name: Rows(txn, self._view_dbs[v.name]) for v in self._views}
-        skipped = {v.name: self._bring_up_to_date(txn, v, views[v.name], last)
-                   for v in self._views}
-        new = decide(views)
-        before = last
-        done: list[Event] = []
-        for event in new:
-            last += 1
-            stamped = event.with_seq(last)
-            task_key = _task_key(stamped.task)
-            readable = _readable(stamped)
-            if not txn.put(seq_key(last), codec.encode(stamped), db=self._events, append=True):
-                raise StoreError(f"sequence number {last} already taken; log left unchanged")
-            txn.put(task_key + b"\0" + seq_key(last), b"", db=self._by_task)
-            for view in self._views:  # views see exactly what a reader's fold would see
-                if readable:
-                    view.apply(views[view.name], stamped)
-                else:
-                    count_skipped(skipped[view.name], stamped)
-                counters = skipped[view.name]
-                counters["max_time"] = max(counters["max_time"], stamped.time_ns)
-            done.append(stamped)
-        timeline.note_times(txn, self._times, self._meta, done)
-        for view in self._views:
-            state = {"version": view.version, "applied": last, **skipped[view.name]}
-            txn.put(b"view:" + view.name.encode(), codec.pack(state), db=self._meta)
-            if timeline.snapshot_due(before, last):
-                timeline.write_snapshot(txn, self._snaps, self._meta, self._view_dbs[view.name],
-                                        view.name, view.version, last, state["max_time"])
-        return done
-
-    def _bring_up_to_date(self, txn: lmdb.Transaction, view: Projection, rows: Rows,
-                          last: int) -> dict[str, Any]:
-        """Apply what the view has not seen (all of it if it is missing or of another version).
-
-        Returns the view's running count of events it had to skip (unknown or corrupt).
-        """
-        raw = txn.get(b"view:" + view.name.encode(), db=self._meta)
-        state = None if raw is None else codec.unpack(raw)
-        if isinstance(state, dict) and state.get("version") == view.version:
-            applied = int(state.get("applied", 0))
-            skipped = skipped_from(state)
-            if applied == last:
-                return skipped
-        else:
-            rows.clear()  # missing or built by other code: rebuild from the first event
-            applied = 0
-            skipped = skipped_from(None)
-        cur = txn.cursor(db=self._events)
-        if cur.set_range(seq_key(applied + 1)):
-            for key, value in cur:
-                event = codec.decode(key_seq(key), value)
-                if isinstance(event, Event) and event.known:
-                    view.apply(rows, event)
-                else:
-                    count_skipped(skipped, event)
-                if isinstance(event, Event):
-                    skipped["max_time"] = max(skipped["max_time"], event.time_ns)
-        return skipped
+    def _dbs(self) -> Databases:
+        return Databases(self._events, self._by_task, self._meta, self._view_dbs,
+                         self._snaps, self._times)
 
     def snapshot(self, name: str, version: int,
                  at_ns: int) -> tuple[int, dict[str, Any]] | None:
@@ -423,34 +348,3 @@ class Store:
 
     def readers(self) -> str:
         return self._env.readers()
-
-
-def _readable(event: Event) -> bool:
-    """Whether readers will decode `event` as a known event (False: opaque, from a newer ghost).
-
-    Refuses what they would report as corrupt, so ghost never writes an event it cannot read.
-    """
-    if not isinstance(event.type, str) or not isinstance(event.task, str) \
-            or type(event.time_ns) is not int or type(event.v) is not int:
-        raise StoreError(f"refusing to append a malformed event: {event!r:.200}", "invalid")
-    schema = SCHEMAS.get(event.type)
-    if schema is None or event.v > schema[0]:
-        return False
-    if event.v < schema[0]:
-        problem = f"{event.type} v{event.v} is older than the current v{schema[0]}"
-    else:
-        problem = fields_problem(event.type, event.data)
-    if problem:
-        raise StoreError(f"refusing to append a malformed event: {problem}", "invalid")
-    return True
-
-
-def _task_key(task: str) -> bytes:
-    """The task id as an index key prefix; ids that would break the index are refused."""
-    key = task.encode()
-    if not key or len(key) > MAX_TASK_ID or b"\0" in key:
-        raise StoreError(f"task id {task[:40]!r} cannot be stored: it is empty, holds a NUL "
-                         f"byte or is longer than {MAX_TASK_ID} bytes", "invalid")
-    return key
-
-
