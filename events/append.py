@@ -113,6 +113,7 @@ def _readable(event: Event) -> bool:
     schema = SCHEMAS.get(event.type)
     if schema is None or event.v > schema[0]:
         return False
+    problem: str | None
     if event.v < schema[0]:
         problem = f"{event.type} v{event.v} is older than the current v{schema[0]}"
     else:

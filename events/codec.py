@@ -29,8 +29,10 @@ _packer = msgpack.Packer(use_bin_type=True, unicode_errors=_ERRORS)
 
 def encode(event: Event) -> bytes:
     data = event.data
-    return _packer.pack({"t": event.type, "k": event.task, "ts": event.time_ns, "v": event.v,
-                         "d": data if data.__class__ is dict else dict(data)})
+    packed: bytes = _packer.pack({"t": event.type, "k": event.task, "ts": event.time_ns,
+                                  "v": event.v,
+                                  "d": data if data.__class__ is dict else dict(data)})
+    return packed
 
 
 def upcast(event_type: str, version: int, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -80,7 +82,8 @@ _new_event = tuple.__new__  # Event's own __new__ is Python code; this builds th
 
 def pack(obj: Any) -> bytes:
     """Encode a plain value (views, checkpoints, export streams)."""
-    return _packer.pack(obj)
+    packed: bytes = _packer.pack(obj)
+    return packed
 
 
 def unpack(raw: bytes) -> Any:

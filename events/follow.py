@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 
 from events.store import WAKE, Store
 from events.types import Corrupt, Event
@@ -29,7 +29,7 @@ class Interrupted(Exception):
 
 
 def wakeups(paths: Sequence[str], timeout_ms: int = TIMEOUT_MS,
-            stop: Callable[[], bool] | None = None) -> Iterator[bool]:
+            stop: Callable[[], bool] | None = None) -> Generator[bool, None, None]:
     """Yield True when one of `paths` changed, False after `timeout_ms` without a change.
 
     Ends when `stop()` turns true (checked on every step). Paths must exist.

@@ -245,7 +245,7 @@ class Store:
             rows = {k.decode(): codec.unpack(v) for k, v in txn.cursor(db=db)}
         return rows, int(state.get("applied", 0))
 
-    def _view_state(self, txn: lmdb.Transaction, name: str, version: int) -> dict | None:
+    def _view_state(self, txn: lmdb.Transaction, name: str, version: int) -> dict[str, Any] | None:
         """A view's checkpoint (applied seq, skipped counts) if it was built by `version`."""
         raw = txn.get(b"view:" + name.encode(), db=self._meta)
         state = None if raw is None else codec.unpack(raw)
@@ -347,4 +347,4 @@ class Store:
         return 0 if self.readonly else self._env.reader_check()
 
     def readers(self) -> str:
-        return self._env.readers()
+        return str(self._env.readers())

@@ -66,7 +66,8 @@ _NO_FIELDS: Mapping[str, Any] = MappingProxyType({})
 
 # Named tuples rather than dataclasses: immutable, built in C by the millions on a replay, and
 # `dataclasses` (with `inspect`) would add ~10 ms to every process that only records an end.
-_EventBase = namedtuple("Event", "type task data time_ns v seq known",
+# Named "Event" so reprs read as the class users see.
+_EventBase = namedtuple("Event", "type task data time_ns v seq known",  # type: ignore[name-match]
                         defaults=(_NO_FIELDS, 0, 0, 0, True))
 
 

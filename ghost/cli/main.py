@@ -46,7 +46,8 @@ class Ghost(click.Group):
             module, attr, _ = LAZY[name]
             import importlib
 
-            return getattr(importlib.import_module(module), attr)
+            command: click.Command = getattr(importlib.import_module(module), attr)
+            return command
         return super().get_command(ctx, name)
 
     def invoke(self, ctx: click.Context) -> Any:

@@ -117,14 +117,14 @@ def build_server() -> Any:
 
     server = MCPServer("ghost", version=_version(), instructions=INSTRUCTIONS,
                        log_level="INFO")
-    read_only = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
+    read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
     tools: list[tuple[Callable[..., Any], str, ToolAnnotations]] = [
         (t.ghost_run, "Run a command in the background",
-         ToolAnnotations(destructiveHint=True, openWorldHint=True)),
+         ToolAnnotations(destructive_hint=True, open_world_hint=True)),
         (t.ghost_list, "List tasks", read_only),
         (t.ghost_status, "Task status", read_only),
         (t.ghost_stop, "Stop a task",
-         ToolAnnotations(destructiveHint=True, idempotentHint=True, openWorldHint=False)),
+         ToolAnnotations(destructive_hint=True, idempotent_hint=True, open_world_hint=False)),
         (t.ghost_log, "Read a task's output", read_only),
         (t.ghost_wait, "Wait for a task to end", read_only),
         (t.ghost_history, "Audit trail of tasks", read_only),

@@ -9,7 +9,7 @@ import os
 import sys
 
 
-def wait_and_record(spec: dict, pid: int) -> None:
+def wait_and_record(spec: dict[str, object], pid: int) -> None:
     while True:
         try:
             _, status, rusage = os.wait4(pid, 0)

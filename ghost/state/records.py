@@ -33,7 +33,8 @@ _SLICEABLE_NS = 10**9  # from here on str(time_ns) has at least ten digits: see 
 def public_fields(data: Any) -> dict[str, Any]:
     """An event's fields as exported: secrets dropped, reserved names moved under "fields"."""
     if SECRET_FIELDS.isdisjoint(data) and RESERVED.isdisjoint(data):
-        return data
+        plain_fields: dict[str, Any] = data
+        return plain_fields
     kept = {k: v for k, v in data.items() if k not in SECRET_FIELDS and k not in RESERVED}
     moved = {k: v for k, v in data.items() if k in RESERVED and k not in SECRET_FIELDS}
     if moved:
@@ -76,7 +77,7 @@ def utf8(text: str) -> bytes:
 
 # -- the stdlib encoder: the reference, and the path for what orjson refuses -------------------
 
-_quote = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_quote = json.encoder.encode_basestring
 # One C encoder made once and reused: json.dumps builds a new one on every call, which cost
 # about as much as the encoding itself.
 _c_make = getattr(json.encoder, "c_make_encoder", None)
@@ -86,8 +87,11 @@ if _c_make is not None:
     def stdlib_line(value: Any) -> str:
         return "".join(_chunks(value, 0))
 else:  # an interpreter without the C accelerator
-    stdlib_line = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"),
-                                   check_circular=False, default=plain).encode
+    _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"),
+                                check_circular=False, default=plain)
+
+    def stdlib_line(value: Any) -> str:
+        return _encoder.encode(value)
 
 
 def stdlib_record_line(item: Event | Corrupt, store_id: str) -> bytes:
