@@ -25,8 +25,10 @@ class Cleanup:
 
 
 def cleanup(days: float = 30, everything: bool = False, status: str = "all",
-            dry_run: bool = False, *, via: str) -> Cleanup:
-    """Remove finished tasks (older than `days`, or all) from the views and delete their logs."""
+            dry_run: bool = False, *, via: str, task: str | None = None) -> Cleanup:
+    """Remove finished tasks (older than `days`, or all) from the views and delete their logs.
+
+    `task` (a full id) limits it to that one task (the TUI's "clean up the selected task")."""
     if days < 0:
         raise GhostError(f"invalid --days {days:g}: must be 0 or more", USAGE)
     if status not in (*STATUSES, "all") or status == RUNNING:
@@ -36,7 +38,8 @@ def cleanup(days: float = 30, everything: bool = False, status: str = "all",
     cutoff = time.time_ns() - int(days * 86400e9)
     chosen = [t for t in load(store).values()
               if not t.running and (status == "all" or t.status == status)
-              and (everything or (t.finished_ns or t.started_ns) <= cutoff)]
+              and (everything or (t.finished_ns or t.started_ns) <= cutoff)
+              and (task is None or t.id == task)]
     chosen.sort(key=lambda t: t.spawned_seq)
     if dry_run or not chosen:
         return Cleanup(chosen, dry_run)

@@ -53,13 +53,16 @@ class _Log:
     partial: bytearray = field(default_factory=bytearray)
 
 
-def _open_logs(tasks: Sequence[Task], tail: int | None) -> list[_Log]:
+def _open_logs(tasks: Sequence[Task], tail: int | None, start: int | None = None) -> list[_Log]:
     logs: list[_Log] = []
     try:
         for task in tasks:
             fd = open_log(task.log_path)
             logs.append(_Log(task.id, task.log_path, fd, 0))
-            logs[-1].offset = 0 if tail is None else tail_offset(fd, tail)
+            if start is not None:  # a caller that already read up to here (the TUI's tail)
+                logs[-1].offset = start
+            else:
+                logs[-1].offset = 0 if tail is None else tail_offset(fd, tail)
     except BaseException:
         for log in logs:
             os.close(log.fd)
@@ -101,7 +104,8 @@ def _whole_lines(log: _Log, data: bytes) -> bytes:
 
 
 def follow_output(idents: Sequence[str], tail: int | None = None, lines: bool | None = None,
-                  stop: Callable[[], bool] | None = None) -> Iterator[Output | Ended]:
+                  stop: Callable[[], bool] | None = None,
+                  start: int | None = None) -> Iterator[Output | Ended]:
     """Output of the tasks as it is written, then `Ended` for each once it ended.
 
     Starts with what is already there (everything, or the last `tail` lines). With `lines`
@@ -109,13 +113,14 @@ def follow_output(idents: Sequence[str], tail: int | None = None, lines: bool | 
     different tasks never mixes inside a line. Returns once every task has ended and all of
     its output has been yielded, or once `stop()` turns true (checked on wake-ups, so within
     about a second: calling it on every watcher step would cost an idle follower CPU).
-    Memory stays bounded whatever the tasks write.
+    Memory stays bounded whatever the tasks write. `start` (a byte offset, instead of `tail`)
+    resumes where an earlier bounded read (`query.log_tail`) ended, with no gap or overlap.
     """
     store = store_for(idents)
     ends = TaskEnds(store, idents)
     unique = list({t.id: t for t in ends.ordered()}.values())  # `log -f A A` follows A once
     whole = len(unique) > 1 if lines is None else lines
-    logs = _open_logs(unique, tail)
+    logs = _open_logs(unique, tail, start)
     try:
         yield from _follow(store, ends, logs, whole, stop)
     finally:
