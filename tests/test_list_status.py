@@ -126,7 +126,8 @@ def test_every_end_is_recorded_exactly(data_dir, env):
         lines = status_text(ended["id"], env)
         last = f"Exit code: {code}" if status == "exited" else f"Signal: {sig}"
         assert_status_lines(lines, ended, last)
-        assert f"Status: {status}" in lines
+        shown = f"{status} ({code})" if status == "exited" else f"{status} ({sig})"
+        assert f"Status: {shown}" in lines  # how it ended, on the status line (issue 13)
         assert last in lines
 
 

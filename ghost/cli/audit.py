@@ -27,6 +27,7 @@ from ghost.actions import audit
 from ghost.cli.render import command_line, duration, local_time
 from ghost.state import records
 
+from ghost.text import escape
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 HEADERS = ("Seq", "Time", "Task", "Event", "Details")
 TYPE_WIDTH = max(len(t) for t in (*audit.EVENT_TYPES, "corrupt", "Event"))
@@ -104,11 +105,14 @@ def _row(widths: tuple[int, ...], values: tuple[str, ...]) -> str:
 def cells(entry: audit.Entry) -> tuple[str, ...]:
     item = entry.item
     if isinstance(item, Corrupt):
+    """One row's cells, escaped: ids, types and details are stored strings a task's starter
+    chose (a command line, an error text), so none may reach the terminal raw."""
         return (str(item.seq), local_time(entry.time_ns) if entry.time_ns else "", "?",
-                "corrupt", item.reason)
+                "corrupt", escape(item.reason))
     kind = item.type if item.known else f"unknown ({item.type} v{item.v})"
-    return (str(item.seq), local_time(item.time_ns), item.task[:TASK_WIDTH], kind,
-            details(item.type if item.known else "", item.data, entry.started_ns))
+    return (str(item.seq), local_time(item.time_ns), escape(item.task[:TASK_WIDTH]),
+            escape(kind), escape(details(item.type if item.known else "", item.data,
+                                         entry.started_ns)))
 
 
 def _by(data: Mapping[str, Any]) -> str:

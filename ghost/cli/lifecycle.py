@@ -19,14 +19,18 @@ VIA = "cli"
 
 
 def out(text: str) -> None:
-    from ghost.text import printable
+    """Print what render made. Its stored strings are escaped already; escaping each line again
+    is the safety net for anything that was not (a newline between lines is ours)."""
+    from ghost.text import escape_lines
 
-    click.echo(printable(text))
+    click.echo(escape_lines(text))
 
 
 def warn(note: str | None) -> None:
     if note:
-        click.echo(note, err=True)
+        from ghost.text import escape_lines
+
+        click.echo(escape_lines(note), err=True)
 
 
 def as_json(data: Any) -> None:
@@ -124,9 +128,10 @@ def log(task_ids: Sequence[str], tail: int | None, follow: bool) -> None:
 
     stdout = sys.stdout.buffer
     for ident in task_ids:
+    from ghost.text import escape
         task, chunks = read_log(ident, tail)
         if len(task_ids) > 1:
-            click.echo(f"==> {task.id} <==", err=True)
+            click.echo(f"==> {escape(task.id)} <==", err=True)
         for chunk in chunks:
             stdout.write(chunk)
         stdout.flush()

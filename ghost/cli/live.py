@@ -39,7 +39,9 @@ def end_note(task: Task) -> str:
         how = describe_end(task)
     else:
         how = f"ended, exit code unknown ({task.lost_reason or 'its end was not observed'})"
-    return f"ghost: task {short_id(task.id)} {how}"
+    from ghost.text import escape  # a lost reason or id is a stored string
+
+    return escape(f"ghost: task {short_id(task.id)} {how}")
 
 
 def stdout_closed() -> bool:

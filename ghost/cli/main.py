@@ -16,6 +16,7 @@ import click
 
 from ghost import __version__
 from ghost.errors import GhostError
+from ghost.text import escape  # an Error: line may quote a stored string or an argument
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -69,13 +70,13 @@ class Ghost(click.Group):
             code = super().main(args, prog_name or "ghost", complete_var,
                                 standalone_mode=False, **extra)
         except GhostError as exc:
-            click.echo(f"Error: {exc.message}", err=True)
+            click.echo(f"Error: {escape(exc.message)}", err=True)
             sys.exit(exc.exit_code)
         except click.UsageError as exc:
-            click.echo(f"Error: {exc.format_message()}", err=True)
+            click.echo(f"Error: {escape(exc.format_message())}", err=True)
             sys.exit(2)
         except click.ClickException as exc:
-            click.echo(f"Error: {exc.format_message()}", err=True)
+            click.echo(f"Error: {escape(exc.format_message())}", err=True)
             sys.exit(exc.exit_code)
         except (KeyboardInterrupt, click.Abort, _Interrupted):
             sys.exit(130)

@@ -7,6 +7,8 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ghost.text import escape
+
 if TYPE_CHECKING:  # `ghost run` renders without loading the store's modules
     from ghost.actions.run import Started
     from ghost.state.tasks import Observed
@@ -22,7 +24,8 @@ def local_time(ns: int | None) -> str:
 
 
 def command_line(command: Sequence[str]) -> str:
-    return shlex.join(command)
+    """The argv as a shell would read it, escaped for a terminal (an argv may hold anything)."""
+    return escape(shlex.join(command))
 
 
 def dumps(data: Any) -> str:
@@ -34,8 +37,20 @@ def dumps(data: Any) -> str:
 
 
 def started_block(started: Started) -> str:
-    return (f"Started background process:\n  Task ID: {started.id}\n  PID: {started.pid}\n"
-            f"  Log file: {started.log_path}")
+    return (f"Started background process:\n  Task ID: {escape(started.id)}\n"
+            f"  PID: {started.pid}\n  Log file: {escape(started.log_path)}")
+
+
+def ended(task: Task) -> str:
+    """The status word, with how a finished task ended: `exited (3)`, `killed (SIGTERM)`.
+
+    The word comes first so a script matching `exited`/`killed`/... keeps working."""
+    status = task.status
+    if status == "exited" and task.exit_code is not None:
+        return f"exited ({task.exit_code})"
+    if status == "killed" and task.signal:
+        return f"killed ({escape(task.signal)})"
+    return escape(status)
 
 
 def status_word(observed: Observed) -> str:
@@ -44,13 +59,13 @@ def status_word(observed: Observed) -> str:
         return "running (unmonitored)"
     if observed.group_left:
         noun = "process" if observed.group_left == 1 else "processes"
-        return f"{task.status}, {observed.group_left} {noun} still running in its group"
-    return task.status
+        return f"{ended(task)}, {observed.group_left} {noun} still running in its group"
+    return ended(task)
 
 
 def table(tasks: Iterable[Task]) -> str:
-    rows = [(t.id, str(t.pid), t.status, local_time(t.started_ns), command_line(t.command),
-             t.cwd) for t in tasks]
+    rows = [(escape(t.id), str(t.pid), ended(t), local_time(t.started_ns),
+             command_line(t.command), escape(t.cwd)) for t in tasks]
     if not rows:
         return "No tasks found."
     # Aligned by hand: tabulate's per-cell type sniffing costs ~27 ms for 1,000 tasks, this
@@ -67,11 +82,11 @@ def table(tasks: Iterable[Task]) -> str:
 def status_lines(observed: Observed) -> str:
     task = observed.task
     lines = [
-        f"Task: {task.id}",
+        f"Task: {escape(task.id)}",
         f"PID: {task.pid}",
         f"Status: {status_word(observed)}",
         f"Command: {command_line(task.command)}",
-        f"Working directory: {task.cwd}",
+        f"Working directory: {escape(task.cwd)}",
         f"Started: {local_time(task.started_ns)}",
     ]
     if not task.running:
@@ -79,16 +94,17 @@ def status_lines(observed: Observed) -> str:
         if task.status == "exited":
             lines.append(f"Exit code: {task.exit_code}")
         elif task.status == "killed":
-            lines.append(f"Signal: {task.signal}")
+            lines.append(f"Signal: {escape(str(task.signal))}")
         else:
-            lines.append(f"Exit code: unknown ({task.lost_reason})")
+            lines.append(f"Exit code: unknown ({escape(str(task.lost_reason))})")
         if task.finished_ns:
             lines.append(f"Duration: {duration(task.finished_ns - task.started_ns)}")
     if task.stop:
         who = task.stop.get("actor", {})
-        lines.append(f"Stop requested: {task.stop.get('signal')} by {who.get('user', '?')} "
-                     f"via {who.get('via', '?')} at {local_time(task.stop.get('time_ns'))}")
-    lines.append(f"Log file: {task.log_path}")
+        said = escape(f"{task.stop.get('signal')} by {who.get('user', '?')} "
+                      f"via {who.get('via', '?')}")
+        lines.append(f"Stop requested: {said} at {local_time(task.stop.get('time_ns'))}")
+    lines.append(f"Log file: {escape(task.log_path)}")
     return "\n".join(lines)
 
 
