@@ -1,0 +1,305 @@
+"""The copy loop of a pumped task (--pty, --stdin, --timestamps, --log-max), run by the waiter.
+
+It copies the task's output (the PTY master, or its stdout and stderr pipes) into the log, keeps
+the chunk index beside it (ghost.state.logindex reads it), rotates the log at --log-max, and
+serves the inbox (ghost.process.inbox: send, --eof, resize) until the task ends. The waiter runs
+for the whole life of the task, so this module imports nothing but `os`, `select` and the C
+`_socket` (not `socket`, which drags in enum and selectors): the process stays ~3 MiB.
+
+Order of writes: an index record is written *before* the bytes it describes, so a reader never
+finds bytes in the log whose stream or time it cannot tell.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+
+from ghost.process import inbox
+
+TYPE_CHECKING = False  # `typing` is not imported at run time: it would weigh on the waiter
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+READ_SIZE = 1 << 16
+STDOUT, STDERR, PTY = 1, 2, 3  # stream tags in the index; 0 marks the start of a log piece
+STREAM_NAMES = {STDOUT: "stdout", STDERR: "stderr", PTY: "pty"}
+TAG_SHIFT = 56  # index word 0 = logical offset | stream << 56
+COALESCE_NS = 1_000_000  # same-stream chunks within 1 ms share one index record (ms timestamps)
+DRAIN_AFTER_EXIT = 0.5  # after the task ended, output still in flight is copied for this long
+FULL_ENV = "GHOST_TEST_LOG_FULL_AFTER"  # test seam: the log "disk" fills after N bytes
+
+
+def record(offset: int, time_ns: int, stream: int) -> bytes:
+    return ((stream << TAG_SHIFT) | offset).to_bytes(8, "little") + time_ns.to_bytes(8, "little")
+
+
+def piece_path(path: str, n: int) -> str:
+    return path if n == 0 else f"{path}.{n}"
+
+
+def index_path(log_path: str) -> str:
+    """`<id>.log` -> `<id>.idx` (its pieces rotate with the log's: `<id>.idx.1` ...)."""
+    return log_path[:-4] + ".idx" if log_path.endswith(".log") else log_path + ".idx"
+
+
+def _open_new(path: str) -> int:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+    return os.open(path, flags | os.O_TRUNC, 0o600)
+
+
+class LogWriter:
+    """The task's bytes into the log (rotated at `log_max`, `keep` old pieces), indexed."""
+
+    def __init__(self, log_path: str, log_fd: int, log_max: int = 0, keep: int = 3,
+                 on_failure: Callable[[OSError], None] | None = None) -> None:
+        self.path = log_path
+        self.idx_path = index_path(log_path)
+        self.fd = log_fd
+        self.idx = _open_new(self.idx_path)
+        self.max = log_max
+        self.keep = keep
+        self.logical = 0  # bytes of the task's output written so far, over all pieces
+        self.size = 0  # bytes in the current piece
+        self.last_stream = -1
+        self.last_ns = 0
+        self.failed = False
+        self.on_failure = on_failure
+        full = os.environ.get(FULL_ENV)
+        self.full_after = int(full) if full else -1
+        self._mark(0)
+
+    def _mark(self, now: int) -> None:
+        """First record of every index piece: where this piece starts in the whole output."""
+        os.write(self.idx, record(self.logical, now or _now(), 0))
+        self.last_stream = -1
+
+    def write(self, data: bytes, stream: int) -> None:
+        view = memoryview(data)
+        now = _now()
+        while view:
+            if self.max and self.size >= self.max:
+                try:
+                    self._rotate(now)
+                except OSError as exc:  # cannot rename or create a piece: like a full disk
+                    self._fail(exc)
+                    return
+            room = len(view) if not self.max else self.max - self.size
+            part = view[:room]
+            if stream != self.last_stream or now - self.last_ns >= COALESCE_NS:
+                self._index(now, stream)
+            written = self._write_all(part)
+            self.logical += written
+            self.size += written
+            if written < len(part):  # the disk is full: the rest of this chunk is dropped
+                return
+            view = view[room:]
+
+    def _index(self, now: int, stream: int) -> None:
+        try:
+            os.write(self.idx, record(self.logical, now, stream))
+        except OSError as exc:
+            self._fail(exc)
+            return
+        self.last_stream, self.last_ns = stream, now
+
+    def _write_all(self, part: memoryview) -> int:
+        done = 0
+        try:
+            while done < len(part):
+                if self.full_after >= 0 and self.logical + done >= self.full_after:
+                    raise OSError(28, "No space left on device")
+                done += os.write(self.fd, part[done:])
+        except OSError as exc:
+            self._fail(exc)
+        return done
+
+    def _fail(self, exc: OSError) -> None:
+        """Tell once; then keep draining the task's output (it must never block on a pipe)."""
+        if not self.failed:
+            self.failed = True
+            if self.on_failure is not None:
+                self.on_failure(exc)
+
+    def _rotate(self, now: int) -> None:
+        """`.log` -> `.log.1` -> ... -> `.log.<keep>`; the oldest beyond `keep` is deleted."""
+        os.close(self.fd)
+        os.close(self.idx)
+        self.fd = self.idx = -1  # until reopened: a write fails (EBADF), never lands elsewhere
+        for path in (self.path, self.idx_path):
+            try:
+                os.unlink(piece_path(path, self.keep))
+            except FileNotFoundError:
+                pass
+            for n in range(self.keep - 1, -1, -1):
+                try:
+                    os.rename(piece_path(path, n), piece_path(path, n + 1))
+                except FileNotFoundError:
+                    pass
+            if self.keep == 0:
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
+        self.fd = _open_new(self.path)
+        self.idx = _open_new(self.idx_path)
+        self.size = 0
+        self._mark(now)
+
+    def close(self) -> None:
+        for fd in (self.fd, self.idx):
+            if fd >= 0:
+                os.close(fd)
+        self.fd = self.idx = -1
+
+
+def _now() -> int:
+    from time import time_ns  # a builtin module: no file is loaded
+
+    return time_ns()
+
+
+class Pump:
+    """One task's loop: output -> LogWriter, inbox requests -> the task's input."""
+
+    def __init__(self, pid: int, outputs: dict[int, int], writer: LogWriter,
+                 input_fd: int = -1, input_kind: str = "none", listen_fd: int = -1,
+                 inbox_path: str = "") -> None:
+        self.pid = pid
+        self.outputs = dict(outputs)  # fd -> stream tag
+        self.writer = writer
+        self.inbox = inbox.Server(listen_fd, inbox_path, input_fd, input_kind) \
+            if listen_fd >= 0 else None
+        self.poller = select.poll()
+        for fd in self.outputs:
+            os.set_blocking(fd, False)
+            self.poller.register(fd, select.POLLIN)
+        self.pidfd = -1
+        try:
+            self.pidfd = os.pidfd_open(pid)
+            self.poller.register(self.pidfd, select.POLLIN)
+        except (AttributeError, OSError):
+            pass  # an old kernel: the loop looks for the end every second instead
+
+    def run(self) -> tuple[int, Any]:
+        """Copy until the task has ended; returns its wait status and resource usage."""
+        ended = None
+        while ended is None:
+            timeout = -1 if self.pidfd >= 0 else 1000
+            if self.inbox is not None:
+                self.inbox.arm(self.poller)
+            for fd, events in _poll(self.poller, timeout):
+                if fd in self.outputs:
+                    self._copy(fd)
+                elif fd == self.pidfd:
+                    ended = self._reap()
+                elif self.inbox is not None:
+                    self.inbox.handle(fd, events, self.poller)
+            if self.pidfd < 0:
+                ended = self._reap()
+        if self.inbox is not None:
+            self.inbox.close(self.poller)
+        if self.pidfd >= 0:
+            self.poller.unregister(self.pidfd)
+            os.close(self.pidfd)
+        self._drain_after_exit()
+        self.writer.close()
+        return ended
+
+    def _copy(self, fd: int) -> bool:
+        """One read of `fd` into the log; False at its end (EOF, or EIO: the PTY hung up)."""
+        try:
+            data = os.read(fd, READ_SIZE)
+        except BlockingIOError:
+            return True
+        except OSError:
+            data = b""
+        if not data:
+            self.poller.unregister(fd)
+            del self.outputs[fd]
+            os.close(fd)
+            return False
+        self.writer.write(data, self.outputs[fd])
+        return True
+
+    def _reap(self) -> tuple[int, Any] | None:
+        while True:
+            try:
+                pid, status, rusage = os.wait4(self.pid, os.WNOHANG)
+            except InterruptedError:
+                continue
+            except ChildProcessError:
+                return (0, None)
+            return (status, rusage) if pid else None
+
+    def _drain_after_exit(self) -> None:
+        """Output the task wrote just before it ended is still in the pipe/PTY: copy it, but do
+        not wait for a background child that inherited the task's output and keeps it open."""
+        from time import monotonic
+
+        deadline = monotonic() + DRAIN_AFTER_EXIT
+        while self.outputs and monotonic() < deadline:
+            left = int((deadline - monotonic()) * 1000)
+            ready = _poll(self.poller, max(0, left))
+            for fd, _ in ready:
+                if fd in self.outputs:
+                    self._copy(fd)
+            if not ready:
+                break
+        for fd in list(self.outputs):
+            os.close(fd)
+        self.outputs.clear()
+
+
+def _poll(poller: select.poll, timeout: int) -> list[tuple[int, int]]:
+    try:
+        return poller.poll(timeout)
+    except InterruptedError:
+        return []
+
+
+# -- the waiter's entry point --------------------------------------------------------------
+
+def encode(config: dict[str, Any]) -> list[str]:
+    """The pump's settings as `key=value` arguments for the waiter's command line."""
+    return [f"{key}={value}" for key, value in config.items()]
+
+
+def decode(args: list[str]) -> dict[str, str]:
+    return dict(arg.split("=", 1) for arg in args)
+
+
+def report_failure(spec: dict[str, Any]) -> Callable[[OSError], None]:
+    """The LogWriter's on_failure: one `log_write_failed` event (the store's modules are loaded
+    only now, on the rare path)."""
+
+    def on_failure(exc: OSError) -> None:
+        from events import types as ev
+        from events.store import StoreError
+        from ghost.actor import actor
+        from ghost.process.record import append
+
+        event = ev.make(ev.LOG_WRITE_FAILED, spec["task"], error=exc.strerror or str(exc),
+                        errno=exc.errno or 0, actor=actor("monitor"))
+        try:
+            append(spec, event, attempts=3)
+        except StoreError:
+            pass  # the store's disk is full too: the pump must go on draining regardless
+
+    return on_failure
+
+
+def pump_task(spec: dict[str, Any], pid: int, args: list[str]) -> tuple[int, Any]:
+    """Run the pump for task `pid` with the settings from `encode`; its (status, rusage)."""
+    cfg = decode(args)
+    outputs: dict[int, int] = {}
+    for item in cfg.get("out", "").split(","):
+        if item:
+            fd, _, tag = item.partition(":")
+            outputs[int(fd)] = int(tag)
+    writer = LogWriter(cfg["log"], int(cfg["logfd"]), int(cfg.get("max", 0)),
+                       int(cfg.get("keep", 3)), report_failure(spec))
+    pump = Pump(pid, outputs, writer, int(cfg.get("in", -1)), cfg.get("kind", "none"),
+                int(cfg.get("listen", -1)), cfg.get("inbox", ""))
+    return pump.run()
