@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -41,7 +42,7 @@ def test_rotation_keeps_whole_pieces_and_every_byte_once(chunks, log_max, keep):
         assert not writer.failed
 
         names = [piece_path(path, n) for n in range(keep, -1, -1)]
-        files = [open(name, "rb").read() for name in names if os.path.exists(name)]
+        files = [Path(name).read_bytes() for name in names if os.path.exists(name)]
         joined = b"".join(files)
         assert written.endswith(joined)
         assert all(len(f) == log_max for f in files[:-1])
