@@ -20,6 +20,15 @@ EXITED = "exited"
 KILLED = "killed"
 LOST = "lost"
 CLEANED = "cleaned"
+# Supervision (issue 15): --after queues, restarts by hand and by policy.
+QUEUED = "queued"
+RESTART_SCHEDULED = "restart_scheduled"
+RESTART_REQUESTED = "restart_requested"
+GAVE_UP = "gave_up"
+# Interactive tasks and pumped logs (issue 16). Input content is never recorded, only its size.
+INPUT_SENT = "input_sent"
+RESIZED = "resized"
+LOG_WRITE_FAILED = "log_write_failed"
 
 # Terminal events: after one of these a task never runs again.
 ENDINGS = frozenset({EXITED, KILLED, LOST, SPAWN_FAILED})
@@ -44,6 +53,14 @@ SCHEMAS: dict[str, tuple[int, dict[str, tuple[type, ...]]]] = {
     KILLED: (1, {"signal": _STR, "signum": _INT, "end_ns": _INT}),
     LOST: (1, {"reason": _STR}),
     CLEANED: (1, {"log_removed": _BOOL}),
+    QUEUED: (1, {"command": _LIST, "cwd": _STR, "log_path": _STR, "boot_id": _STR,
+                 "after": _LIST, "any": _BOOL}),
+    RESTART_SCHEDULED: (1, {"attempt": _INT, "delay_ms": _INT, "reason": _STR, "at_ns": _INT}),
+    RESTART_REQUESTED: (1, {}),
+    GAVE_UP: (1, {"restarts": _INT}),
+    INPUT_SENT: (1, {"bytes": _INT, "eof": _BOOL}),
+    RESIZED: (1, {"cols": _INT, "rows": _INT}),
+    LOG_WRITE_FAILED: (1, {"error": _STR, "errno": _INT}),
 }
 
 # Field types checked when present, whatever the event type.
@@ -55,6 +72,20 @@ OPTIONAL_FIELDS: dict[str, tuple[type, ...]] = {
     "escalated": _BOOL,
     "exit_code": _OPT_INT,
     "detail": _OPT_STR,
+    # spawned/queued (issue 15); `attempt` also on ends and on a later attempt's spawn_failed
+    "attempt": _INT,
+    "log_offset": _INT,
+    "name": _STR,
+    "group": _STR,
+    "key": _STR,
+    "policy": _MAP,
+    # spawned (issue 16): the task's stdio when ghost pumps it; `cols`/`rows` also on resized
+    "input": _STR,  # none | pty | pipe
+    "cols": _INT,
+    "rows": _INT,
+    "indexed": _BOOL,
+    "log_max": _INT,
+    "log_keep": _INT,
 }
 
 
