@@ -1,0 +1,284 @@
+"""The main screen: the live task table, its filters, search and sort, and the keys that act.
+
+The table is redrawn from the task list the TaskFeed delivers (woken by commits, like `list
+--watch`). Rows are keyed by task id, so the cursor stays on its task while rows come and go,
+and a list whose order did not change is updated cell by cell instead of rebuilt.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from ghost.tui import model
+from projections.tasks import Task
+
+CHEAP_DIFF = 2000  # above this many shown rows, a reordered list is still rebuilt (measured ok)
+
+
+def _status_style(task: Task) -> str:
+    if task.running:
+        return "bold green"
+    if task.status == "exited":
+        return "green" if task.exit_code == 0 else "bold red"
+    return "bold yellow" if task.status == "killed" else "magenta"
+
+
+def _cell(key: str, value: str, task: Task) -> Text:
+    """A cell as Text: DataTable would read a plain str as markup (a command with `[b]`)."""
+    return Text(value, style=_status_style(task) if key == "status" else "", no_wrap=True)
+
+
+class TasksScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("tab", "filter(1)", "Filter", priority=True),
+        Binding("shift+tab", "filter(-1)", "Filter back", show=False, priority=True),
+        Binding("slash", "search", "Search"),
+        Binding("s", "stop", "Stop"),
+        Binding("ctrl+k,K", "kill", "Kill", key_display="^K"),
+        Binding("n", "new", "New"),
+        Binding("r", "rerun", "Rerun"),
+        Binding("l", "log", "Log"),
+        Binding("c", "cleanup", "Clean"),
+        Binding("h", "history", "History"),
+        Binding("t", "time_travel", "Time"),
+        Binding("o", "sort(1)", "Sort"),
+        Binding("O", "sort(0)", "Sort order", show=False),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "app.quit", "Quit"),
+        Binding("j", "move(1)", "Down", show=False),
+        Binding("k", "move(-1)", "Up", show=False),
+        Binding("g", "edge(0)", "Top", show=False),
+        Binding("G", "edge(1)", "Bottom", show=False),
+        Binding("ctrl+d", "page(1)", "Page down", show=False),
+        Binding("ctrl+u", "page(-1)", "Page up", show=False),
+        Binding("escape", "escape", "Back", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    TasksScreen #bar { height: 1; padding: 0 1; background: $boost; }
+    TasksScreen #tasks { height: 1fr; }
+    TasksScreen #search { dock: bottom; display: none; }
+    TasksScreen #search.open { display: block; }
+    TasksScreen #empty { height: 1fr; content-align: center middle; display: none; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tasks: dict[str, Task] = {}
+        self.filter = "all"
+        self.needle = ""
+        self.sort_key = "started"
+        self.reverse = True
+        self.at: str | None = None  # time travel: the `--at` of the list shown
+        self._shown: list[str] = []
+        self._cells: dict[str, tuple[str, ...]] = {}
+        self.loaded = False
+        self._mounted = False
+        self._received = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(id="bar")
+            table: DataTable[Text] = DataTable(id="tasks", cursor_type="row", zebra_stripes=True)
+            yield table
+            yield Static("No tasks yet. Press n to start one.", id="empty")
+            yield Input(placeholder="search command, name or id (Enter: keep, Esc: clear)",
+                        id="search")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.table
+        for col in model.COLUMNS:
+            table.add_column(col.label, key=col.key)
+        self._mounted = True
+        self.redraw()  # the first list may have come before the table existed
+        self.loaded = self._received
+
+    @property
+    def table(self) -> DataTable[Text]:
+        return self.query_one("#tasks", DataTable)
+
+    # -- data ---------------------------------------------------------------------------
+
+    def show_tasks(self, tasks: list[Task], at: str | None = None) -> None:
+        """A new task list (live, or as of `at` in time travel)."""
+        self.tasks = {t.id: t for t in tasks}
+        self.at = at
+        self._received = True
+        if self._mounted:
+            self.redraw()
+            self.loaded = True
+
+    def selected(self) -> Task | None:
+        table = self.table
+        if not self._shown or table.cursor_row < 0 or table.cursor_row >= len(self._shown):
+            return None
+        return self.tasks.get(self._shown[table.cursor_row])
+
+    def redraw(self, tick: bool = False) -> None:
+        now = self.app.now_ns()  # type: ignore[attr-defined]
+        chosen = model.select(self.tasks.values(), self.filter, self.needle, self.sort_key,
+                              self.reverse, now)
+        ids = [t.id for t in chosen]
+        table = self.table
+        if ids == self._shown:
+            for task in chosen:
+                if tick and not task.running:
+                    continue
+                cells = model.row(task, now)
+                old = self._cells.get(task.id)
+                if old != cells:
+                    for key, new, was in zip(model.COLUMN_KEYS, cells, old or cells, strict=True):
+                        if new != was or old is None:
+                            table.update_cell(task.id, key, _cell(key, new, task),
+                                              update_width=True)
+                    self._cells[task.id] = cells
+        else:
+            current = self.selected()
+            table.clear()
+            self._cells = {t.id: model.row(t, now) for t in chosen}
+            for task_id in ids:
+                task = self.tasks[task_id]
+                table.add_row(*(_cell(key, value, task) for key, value
+                                in zip(model.COLUMN_KEYS, self._cells[task_id], strict=True)),
+                              key=task_id)
+            self._shown = ids
+            if current is not None and current.id in ids:
+                table.move_cursor(row=ids.index(current.id), animate=False)
+        empty = self.query_one("#empty", Static)
+        empty.display = not chosen
+        table.display = bool(chosen)
+        if not chosen and self.tasks:
+            empty.update("No task matches this filter or search.")
+        self._draw_bar()
+
+    def _draw_bar(self) -> None:
+        counts = model.counts(self.tasks.values())
+        bar = Text()
+        for name in model.FILTERS:
+            label = f" {name.capitalize()} {counts.get(name, 0)} "
+            bar.append(label, style="reverse bold" if name == self.filter else "")
+        bar.append(f"  sort: {self.sort_key} {'desc' if self.reverse else 'asc'}")
+        if self.needle:
+            bar.append(f"  search: {model.visible(self.needle)}")
+        if self.at is not None:
+            bar.append(f"  AS OF {model.visible(self.at)}", style="bold")
+            bar.append(" (t or Esc: live)")
+        self.query_one("#bar", Static).update(bar)
+
+    # -- navigation ---------------------------------------------------------------------
+
+    def action_move(self, step: int) -> None:
+        table = self.table
+        table.move_cursor(row=max(0, table.cursor_row + step), animate=False)
+
+    def action_edge(self, bottom: int) -> None:
+        table = self.table
+        table.move_cursor(row=(table.row_count - 1) if bottom else 0, animate=False)
+
+    def action_page(self, direction: int) -> None:
+        table = self.table
+        step = max(1, table.size.height - 2) // 2 or 1
+        target = min(max(0, table.cursor_row + direction * step), max(0, table.row_count - 1))
+        table.move_cursor(row=target, animate=False)
+
+    def action_filter(self, step: int) -> None:
+        self.filter = model.next_filter(self.filter, step)
+        self.redraw()
+
+    def action_sort(self, cycle: int) -> None:
+        if cycle:
+            keys = model.COLUMN_KEYS
+            self.sort_key = keys[(keys.index(self.sort_key) + 1) % len(keys)]
+        else:
+            self.reverse = not self.reverse
+        self.redraw()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        key = str(event.column_key.value)
+        if key == self.sort_key:
+            self.reverse = not self.reverse
+        else:
+            self.sort_key = key
+        self.redraw()
+
+    def action_search(self) -> None:
+        box = self.query_one("#search", Input)
+        box.add_class("open")
+        box.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "search":
+            self.needle = event.value
+            self.redraw()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "search":
+            self._close_search(keep=True)
+
+    def _close_search(self, keep: bool) -> None:
+        box = self.query_one("#search", Input)
+        if not keep:
+            box.value = ""
+            self.needle = ""
+            self.redraw()
+        box.remove_class("open")
+        self.table.focus()
+
+    def action_escape(self) -> None:
+        box = self.query_one("#search", Input)
+        if box.has_class("open"):
+            self._close_search(keep=False)
+        elif self.needle:
+            box.value = ""
+            self.needle = ""
+            self.redraw()
+        elif self.at is not None:
+            self.app.action_live()  # type: ignore[attr-defined]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # While the search box has focus, letters are typed into it, not taken as commands.
+        box = self.query_one("#search", Input)
+        return not (box.has_focus and action not in ("escape", "filter", "app.quit"))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.app.action_details()  # type: ignore[attr-defined]
+
+    # -- actions are the app's (they outlive this screen's focus) -------------------------
+
+    def _app(self, name: str, *args: Any) -> None:
+        getattr(self.app, f"action_{name}")(*args)
+
+    def action_stop(self) -> None:
+        self._app("stop", False)
+
+    def action_kill(self) -> None:
+        self._app("stop", True)
+
+    def action_new(self) -> None:
+        self._app("new")
+
+    def action_rerun(self) -> None:
+        self._app("rerun")
+
+    def action_log(self) -> None:
+        self._app("log")
+
+    def action_cleanup(self) -> None:
+        self._app("cleanup")
+
+    def action_history(self) -> None:
+        self._app("history")
+
+    def action_time_travel(self) -> None:
+        self._app("time_travel")
+
+    def action_help(self) -> None:
+        self._app("help")
