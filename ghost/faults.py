@@ -22,6 +22,7 @@ CRASH_POINTS = (
     "monitor:after-spawned",  # monitor: `spawned` durable, task not yet released to exec
     "monitor:after-go",  # monitor: task released to exec, start not yet reported
     "monitor:before-end-record",  # monitor: task reaped, its end not yet recorded
+    "task:before-exec",  # the task itself, forked and recorded, killed before it may exec
 )
 # Seams of `ghost events` (tests/test_export_parallel.py): a worker dies before sending.
 EXPORT_CRASH_POINTS = ("export:worker",)

@@ -162,6 +162,8 @@ EXPECTED = {
     "monitor:after-spawned": (1, "unknown"),
     "monitor:after-go": (1, "running"),
     "monitor:before-end-record": (0, "unknown"),
+    # The live monitor saw its task die before exec and records that, not `lost`.
+    "task:before-exec": (0, "killed"),
 }
 
 

@@ -145,7 +145,7 @@ def test_read_only_data_dir_reads_work_and_writes_fail_with_one_line(data_dir, e
         assert status_json(done["id"], env)["exit_code"] == 0
         assert ghost("log", done["id"], env=env).stdout == b"hello\n"
         assert ghost("doctor", env=env).returncode == 0
-        one_error_line(ghost("run", "true", env=env), 1, "Read-only file system")
+        one_error_line(ghost("run", "true", env=env), 1, "read-only")
         one_error_line(ghost("cleanup", "--all", env=env), 1, "read-only")
         one_error_line(ghost("stop", done["id"], env=env), 1, "read-only")
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -11,7 +12,7 @@ import time
 from support import GHOST, ghost, pid_alive, run_json, status_json, text, wait_ended, wait_for
 
 from events.store import Store
-from events.types import EXITED, KILLED, STOP_REQUESTED, Event
+from events.types import EXITED, KILLED, SPAWNED, STOP_REQUESTED, Event
 from ghost.process.identity import group_members
 
 # Ignores SIGTERM, says so in its log, then sleeps: only SIGKILL ends it.
@@ -158,3 +159,26 @@ def test_concurrent_stops_record_one_end(data_dir, env):
     requests = task_events(data_dir, task["id"], STOP_REQUESTED)
     assert [r.data["signal"] for r in requests].count("SIGKILL") == 1
     assert status_json(task["id"], env)["signal"] == "SIGKILL"
+
+
+def test_stop_with_its_monitor_frozen_records_the_real_end_once(data_dir, env):
+    """The monitor cannot record (SIGSTOP): `stop` judges by the process and records the end."""
+    task = run_json("sleep", "300", env=env)
+    [spawned] = task_events(data_dir, task["id"], SPAWNED)
+    monitor = spawned.data["monitor"]["pid"]
+    os.kill(monitor, signal.SIGSTOP)
+    try:
+        before = time.time_ns()
+        result = ghost("stop", "--timeout", "1", "--json", task["id"], env=env)
+        assert result.returncode == 0, result.stderr
+        ended = json.loads(result.stdout)
+        assert (ended["status"], ended["signal"]) == ("killed", "SIGTERM")
+        requests = task_events(data_dir, task["id"], STOP_REQUESTED)
+        assert [r.data["signal"] for r in requests] == ["SIGTERM"]  # no false escalation
+        [end] = task_events(data_dir, task["id"], EXITED, KILLED)
+        assert before <= end.data["end_ns"] <= time.time_ns()
+    finally:
+        os.kill(monitor, signal.SIGCONT)
+    wait_for(lambda: not pid_alive(monitor), message="the thawed monitor to exit")
+    assert len(task_events(data_dir, task["id"], EXITED, KILLED)) == 1  # it recorded nothing
+    assert status_json(task["id"], env)["signal"] == "SIGTERM"

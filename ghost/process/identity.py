@@ -60,6 +60,40 @@ def start_ticks(pid: int) -> int | None:
     return st.start_ticks
 
 
+def exit_status(pid: int, ticks: int) -> int | None:
+    """The wait status of an exited process not yet reaped (a zombie), from /proc/PID/stat.
+
+    Lets `ghost stop` know how a task ended while its monitor, frozen or slow, has not reaped
+    it; None when the process is alive, already reaped, or another process by now.
+    """
+    if pid <= 0:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except OSError:
+        return None
+    rest = raw[raw.rindex(b")") + 2:].split()
+    if rest[0] != b"Z" or int(rest[19]) != ticks or len(rest) < 50:
+        return None
+    return int(rest[49])  # field 52, exit_code: readable by the same user (ptrace read access)
+
+
+def pidfd(pid: int, ticks: int) -> int | None:
+    """A pidfd on the process with this identity (readable once it exits); None when gone."""
+    if pid <= 1 or ticks <= 0:
+        return None
+    try:
+        fd = os.pidfd_open(pid)
+    except OSError:
+        return None
+    st = read_stat(pid)  # checked after the fd pins the process: no race with pid reuse
+    if st is None or st.start_ticks != ticks:
+        os.close(fd)
+        return None
+    return fd
+
+
 def is_alive(pid: int, ticks: int) -> bool:
     return ticks > 0 and start_ticks(pid) == ticks
 

@@ -13,14 +13,34 @@ import select
 import sys
 from typing import Any
 
-from ghost.errors import GhostError
+from ghost.errors import IO, GhostError
 from ghost.faults import crash_point
 
 MONITOR_REPORT_TIMEOUT = 30.0
 
 
+MIN_FREE = 64 * 1024  # less free space than this and LMDB cannot even create its files
+
+
 class MonitorNotStarted(GhostError):
     """No monitor process could be created (e.g. EAGAIN at the process limit): nothing ran."""
+
+
+def monitor_died(store_dir: str) -> GhostError:
+    """What to say when the monitor died without a report (nothing it started ran unrecorded).
+
+    LMDB writes its lock file through mmap, so on a full file system a fresh store kills the
+    monitor with SIGBUS instead of failing a write: say so, with the exit code of a full disk.
+    """
+    message = "the task monitor died before it reported the start"
+    try:
+        fs = os.statvfs(store_dir)
+    except OSError:
+        return GhostError(message)
+    if fs.f_bavail * fs.f_frsize < MIN_FREE:
+        return GhostError(f"{message}: no space left on device for the event store in "
+                          f"{store_dir}", IO)
+    return GhostError(message)
 
 
 def launch(spec: dict[str, Any]) -> dict[str, Any]:
@@ -46,17 +66,20 @@ def _fork_monitor(spec: dict[str, Any]) -> dict[str, Any]:
         pid, read_fd = monitor.fork(spec)
     except OSError as exc:  # e.g. EAGAIN at the process limit: nothing started
         raise MonitorNotStarted(f"cannot start the task monitor: {exc.strerror}") from None
-    return _await_report(pid, read_fd)
+    return _await_report(pid, read_fd, spec)
 
 
-def _await_report(intermediate: int, read_fd: int) -> dict[str, Any]:
+def _await_report(intermediate: int, read_fd: int, spec: dict[str, Any]) -> dict[str, Any]:
     """Reap the short-lived intermediate process, then read the monitor's one-line report."""
     try:
         os.waitpid(intermediate, 0)  # it exits as soon as the monitor is forked
         crash_point("run:after-monitor-start")
-        return parse_report(_read_line(read_fd, MONITOR_REPORT_TIMEOUT))
+        line = _read_line(read_fd, MONITOR_REPORT_TIMEOUT)
     finally:
         os.close(read_fd)
+    if not line:
+        raise monitor_died(spec["store"])
+    return parse_report(line)
 
 
 def parse_report(line: bytes) -> dict[str, Any]:
@@ -94,7 +117,7 @@ def _launch_monitor(spec: dict[str, Any]) -> dict[str, Any]:
             f.write(json.dumps(spec).encode())
     except OSError:
         pass  # the monitor died at once: its missing report says so, and it is still reaped
-    return _await_report(pid, out_r)
+    return _await_report(pid, out_r, spec)
 
 
 def _monitor_env() -> dict[str, str]:

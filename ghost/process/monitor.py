@@ -4,8 +4,9 @@
 The monitor
   1. forks once more so it is not the CLI's child (a long-lived caller such as `ghost mcp`
      reaps the short-lived intermediate and never collects zombies), in its own session;
-  2. creates the task's log file (0600, never through a symlink) and forks the task into its
-     own process group, stdin from /dev/null, stdout+stderr into the log, signals reset;
+  2. closes every fd it inherited, forks the task into its own process group, stdin from
+     /dev/null, signals reset; the task creates its log file (0600, never through a symlink)
+     for its stdout+stderr only once it is recorded;
   3. records `spawned` durably *before* letting the child exec (the child waits on a pipe and
      quits if the monitor dies first), so no task ever runs without a record;
   4. reports the pid, or the exec error, to `ghost run`, then waits and records `exited` or
@@ -16,6 +17,7 @@ Only the store modules are imported (no click, tabulate or watchfiles).
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import signal
 import sys
@@ -24,13 +26,14 @@ from typing import Any
 from events import types as ev
 from events.store import StoreError
 from ghost.faults import crash_point, fork_point, fork_with_pipe
-from ghost.process.identity import boot_id, start_ticks
+from ghost.process.identity import boot_id, read_stat, start_ticks
 from ghost.process.record import append
 
 # Signals a task must start with at their defaults, whatever its launcher ignored or blocked.
 RESET_SIGNALS = ("SIGINT", "SIGQUIT", "SIGTERM", "SIGHUP", "SIGPIPE", "SIGXFSZ", "SIGCHLD",
                  "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGUSR1", "SIGUSR2", "SIGALRM")
 GO = b"g"
+MAX_FD = 2**31 - 1
 
 
 def exec_exit_code(code: int) -> int:
@@ -38,8 +41,12 @@ def exec_exit_code(code: int) -> int:
     return 127 if code == errno.ENOENT else 126
 
 
-def _child(spec: dict[str, Any], log_fd: int, go_r: int, err_w: int) -> None:
-    """Runs in the forked child; never returns."""
+def _child(spec: dict[str, Any], go_r: int, err_w: int) -> None:
+    """Runs in the forked child; never returns.
+
+    The log file is created here, once `spawned` is recorded (GO): a monitor that dies before
+    recording leaves nothing behind, not even an empty log.
+    """
     try:
         os.setpgid(0, 0)
         for name in RESET_SIGNALS:
@@ -47,13 +54,15 @@ def _child(spec: dict[str, Any], log_fd: int, go_r: int, err_w: int) -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
-        os.dup2(log_fd, 1)
-        os.dup2(log_fd, 2)
         keep = {go_r, err_w}
         os.closerange(3, min(keep))
         os.closerange(max(keep) + 1, 65536)
+        crash_point("task:before-exec")
         if os.read(go_r, 1) != GO:
             os._exit(0)  # the monitor died before recording the task: never run unrecorded
+        log_fd = _open_log(spec["log_path"])
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
         os.chdir(spec["cwd"])
         os.execvpe(spec["command"][0], spec["command"], spec["env"])
     except OSError as exc:
@@ -90,16 +99,14 @@ def _report(out: Any, result: dict[str, Any]) -> None:
 def start(spec: dict[str, Any], out: Any) -> int | None:
     """Start the task and report; its pid when it runs, None when it could not be started."""
     task = spec["task"]
-    log_fd = _open_log(spec["log_path"])
     go_r, go_w = os.pipe()
     err_r, err_w = os.pipe()
     try:
         fork_point("monitor:fork-task")
         pid = os.fork()
     except OSError as exc:  # e.g. EAGAIN at the process limit: nothing ran, leave no trace
-        for fd in (log_fd, go_r, go_w, err_r, err_w):
+        for fd in (go_r, go_w, err_r, err_w):
             os.close(fd)
-        os.unlink(spec["log_path"])
         error = f"cannot start {spec['command'][0]}: {exc.strerror}"
         append(spec, ev.make(ev.SPAWN_FAILED, task, command=spec["command"], cwd=spec["cwd"],
                              error=error, exit_code=1, actor=spec["actor"]), attempts=5)
@@ -108,36 +115,37 @@ def start(spec: dict[str, Any], out: Any) -> int | None:
     if pid == 0:
         os.close(go_w)
         os.close(err_r)
-        _child(spec, log_fd, go_r, err_w)
+        _child(spec, go_r, err_w)
     os.close(go_r)
     os.close(err_w)
-    os.close(log_fd)
     try:
         os.setpgid(pid, pid)
     except OSError:
         pass  # the child did it first
     crash_point("monitor:before-spawned")
     me = start_ticks(os.getpid()) or 0
+    child = read_stat(pid)  # our unreaped child: its identity holds even if it died already
     spawned = ev.make(
         ev.SPAWNED, task, command=spec["command"], cwd=spec["cwd"], pid=pid, pgid=pid,
-        start_ticks=start_ticks(pid) or 0, boot_id=boot_id(), log_path=spec["log_path"],
+        start_ticks=child.start_ticks if child else 0, boot_id=boot_id(), log_path=spec["log_path"],
         env_keys=spec["env_keys"], monitor={"pid": os.getpid(), "start_ticks": me},
         actor=spec["actor"])
     try:
-        append(spec, spawned)
+        spec["store_id"] = append(spec, spawned)
     except StoreError as exc:
-        os.close(go_w)  # the child sees EOF and quits without running anything
+        os.close(go_w)  # the child sees EOF and quits without running (or logging) anything
         os.waitpid(pid, 0)
-        try:
-            os.unlink(spec["log_path"])  # nothing ran, nothing is recorded: leave no trace
-        except OSError:
-            pass
-        # Exit like a write failing in the CLI would: 74 disk full, 75 map full, 77 unsafe.
-        code = {"disk_full": 74, "map_full": 75, "unsafe": 77}.get(exc.kind, 1)
+        # Exit like a write failing in the CLI would (ghost.state.store): 74 disk full or I/O
+        # error, 75 map full, 77 unsafe, 65 damaged store.
+        code = {"disk_full": 74, "io_error": 74, "map_full": 75, "unsafe": 77,
+                "damaged": 65}.get(exc.kind, 1)
         _report(out, {"ok": False, "exit_code": code, "error": str(exc)})
         return None
     crash_point("monitor:after-spawned")
-    os.write(go_w, GO)
+    try:
+        os.write(go_w, GO)
+    except BrokenPipeError:
+        pass  # killed before exec: it is recorded, so wait for it and record how it ended
     os.close(go_w)
     crash_point("monitor:after-go")
     failure = b""
@@ -176,7 +184,7 @@ def exec_waiter(spec: dict[str, Any], pid: int) -> None:
                                for m in (ghost, lmdb, msgpack)))
     code = f"import sys; sys.path[:0] = {roots!r}; from ghost.process.waiter import main; main()"
     args = [sys.executable, "-I", "-S", "-c", code, spec["task"], str(pid), spec["store"],
-            str(spec["map_floor"])]
+            str(spec["map_floor"]), spec.get("store_id", "")]
     try:
         os.execv(sys.executable, args)
     except OSError:
@@ -191,10 +199,7 @@ def become(spec: dict[str, Any], out_fd: int) -> None:
         os.umask(0o077)
         for name in ("SIGHUP", "SIGINT", "SIGPIPE", "SIGQUIT", "SIGTSTP"):
             signal.signal(getattr(signal, name), signal.SIG_IGN)
-        null = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(null, fd)
-        os.close(null)
+        out_fd = _keep_only(out_fd)
         out = os.fdopen(out_fd, "w")
         try:
             pid = start(spec, out)
@@ -205,6 +210,24 @@ def become(spec: dict[str, Any], out_fd: int) -> None:
             exec_waiter(spec, pid)
     finally:
         os._exit(code)
+
+
+def _keep_only(out_fd: int) -> int:
+    """Close every fd inherited from the caller but the report pipe; stdio becomes /dev/null.
+
+    A pipe the caller passed to `ghost run` (its stdout in `$(ghost run ...)`, any fd 3..N)
+    must reach EOF when `ghost run` exits, not when the task does hours later.
+    """
+    if out_fd < 3:  # a caller started with closed stdio: move it out of the way of dup2
+        out_fd = fcntl.fcntl(out_fd, fcntl.F_DUPFD_CLOEXEC, 3)
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    if null > 2:
+        os.close(null)
+    os.closerange(3, out_fd)
+    os.closerange(out_fd + 1, MAX_FD)  # close_range(2): one system call
+    return out_fd
 
 
 def fork(spec: dict[str, Any]) -> tuple[int, int]:

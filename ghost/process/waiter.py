@@ -2,7 +2,8 @@
 
 Started by exec from ghost.process.monitor as `python -I -S -c ...`, it imports nothing but
 `os` and `sys` while the task runs (about 2.6 MB private memory instead of ~7 MB), and loads the
-store's modules only once there is an end to record.
+store's modules only once there is an end to record. It writes only into the store whose id it
+was given (see ghost.process.record.append_end).
 """
 
 import os
@@ -24,5 +25,6 @@ def wait_and_record(spec: dict[str, object], pid: int) -> None:
 
 
 def main() -> None:
-    task, pid, store, map_floor = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-    wait_and_record({"task": task, "store": store, "map_floor": map_floor}, pid)
+    task, pid, store, map_floor, store_id = sys.argv[1:6]
+    wait_and_record({"task": task, "store": store, "map_floor": int(map_floor),
+                     "store_id": store_id}, int(pid))
