@@ -1,0 +1,1 @@
+"""`ghost serve`: the HTTP API, WebSocket and web dashboard surface (Starlette + uvicorn)."""
