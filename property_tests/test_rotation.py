@@ -30,8 +30,7 @@ chunks = st.lists(st.tuples(st.binary(min_size=1, max_size=300), st.sampled_from
 def test_rotation_keeps_whole_pieces_and_every_byte_once(chunks, log_max, keep):
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "task.log")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
-        writer = LogWriter(path, fd, log_max, keep)
+        writer = LogWriter(path, log_max, keep)
         written = b""
         owner = []  # the stream of every byte written
         for data, stream in chunks:

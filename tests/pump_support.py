@@ -39,8 +39,11 @@ class Driven:
         return int(data)
 
     def log(self) -> bytes:
-        with open(self.log_path, "rb") as f:
-            return f.read()
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            return b""  # the pump has not opened it yet
 
     def request(self, op: bytes, payload: bytes = b"") -> str:
         sock = inbox.connect(self.inbox_path)
@@ -60,15 +63,14 @@ def start(tmp: str, command: Sequence[str], io: dict[str, Any],
         code = 1
         try:
             os.close(result_r)
-            log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
-            pl = plumbing.prepare({"io": io}, log_fd)
+            pl = plumbing.prepare({"io": io})
             assert pl is not None
             task = os.fork()
             if task == 0:
                 plumbing.in_child(pl)
                 os.execvpe(command[0], list(command), {**os.environ, **(env or {})})
             plumbing.in_parent(pl)
-            writer = LogWriter(log_path, log_fd, int(io.get("log_max") or 0),
+            writer = LogWriter(log_path, int(io.get("log_max") or 0),
                                int(io.get("log_keep", 3)))
             status, _ = Pump(task, pl.outputs, writer, pl.input_fd, pl.kind, pl.listen_fd,
                              pl.inbox_path).run()

@@ -27,6 +27,7 @@ MAX_QUEUED = 4 << 20  # input not yet taken by the task; beyond it senders wait
 SOCKET_DIR = "run"
 WRITE, EOF, RESIZE, INFO = b"w", b"e", b"z", b"i"
 CTRL_D = b"\x04"
+Connection = _socket.socket  # a client's connection (the type, for annotations)
 
 
 class Refused(Exception):

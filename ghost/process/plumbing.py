@@ -21,7 +21,6 @@ DEFAULT_COLS, DEFAULT_ROWS = 80, 24
 @dataclass(slots=True)
 class Plumbing:
     kind: str  # the task's input: "pty", "pipe" or "none"
-    log_fd: int
     stdio: tuple[int, int, int] = (-1, -1, -1)  # the task's ends: stdin, stdout, stderr
     outputs: dict[int, int] = field(default_factory=dict)  # pump's ends: fd -> stream tag
     input_fd: int = -1
@@ -35,19 +34,19 @@ def pumped(io: dict[str, Any] | None) -> bool:
     return bool(io.get("pty") or io.get("stdin") or io.get("timestamps") or io.get("log_max"))
 
 
-def prepare(spec: dict[str, Any], log_fd: int) -> Plumbing | None:
+def prepare(spec: dict[str, Any]) -> Plumbing | None:
     """Create the PTY or pipes (and the inbox) for a pumped task; None for the fast path."""
     io = spec.get("io") or {}
     if not pumped(io):
         return None
-    plumbing = _pty(io, log_fd) if io.get("pty") else _pipes(io, log_fd)
+    plumbing = _pty(io) if io.get("pty") else _pipes(io)
     if plumbing.kind != "none":
         plumbing.inbox_path = io["inbox"]
         plumbing.listen_fd = inbox.listen(plumbing.inbox_path)
     return plumbing
 
 
-def _pty(io: dict[str, Any], log_fd: int) -> Plumbing:
+def _pty(io: dict[str, Any]) -> Plumbing:
     import fcntl
     import termios
 
@@ -56,11 +55,11 @@ def _pty(io: dict[str, Any], log_fd: int) -> Plumbing:
     winsize = rows.to_bytes(2, "little") + cols.to_bytes(2, "little") + bytes(4)
     fcntl.ioctl(slave, termios.TIOCSWINSZ, winsize)
     # Input goes through its own fd: the pump polls it for POLLOUT, the master for POLLIN.
-    return Plumbing("pty", log_fd, (slave, slave, slave), {master: pump.PTY},
+    return Plumbing("pty", (slave, slave, slave), {master: pump.PTY},
                     os.dup(master), child_only=[slave])
 
 
-def _pipes(io: dict[str, Any], log_fd: int) -> Plumbing:
+def _pipes(io: dict[str, Any]) -> Plumbing:
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     for fd in (out_r, err_r):
@@ -69,7 +68,7 @@ def _pipes(io: dict[str, Any], log_fd: int) -> Plumbing:
     if io.get("stdin"):
         stdin, input_fd = os.pipe()
         kind = "pipe"
-    return Plumbing(kind, log_fd, (stdin, out_w, err_w), {out_r: pump.STDOUT, err_r: pump.STDERR},
+    return Plumbing(kind, (stdin, out_w, err_w), {out_r: pump.STDOUT, err_r: pump.STDERR},
                     input_fd, child_only=[fd for fd in (stdin, out_w, err_w) if fd >= 0])
 
 
@@ -109,15 +108,17 @@ def in_parent(plumbing: Plumbing) -> None:
 
 
 def parent_fds(plumbing: Plumbing) -> list[int]:
-    fds = [plumbing.log_fd, *plumbing.outputs, plumbing.input_fd, plumbing.listen_fd]
+    fds = [*plumbing.outputs, plumbing.input_fd, plumbing.listen_fd]
     return [fd for fd in fds if fd >= 0]
 
 
 def close_all(plumbing: Plumbing) -> None:
     """The task could not be started: release everything, remove the inbox."""
     for fd in [*parent_fds(plumbing), *plumbing.child_only]:
-        if fd != plumbing.log_fd:
-            os.close(fd)
+        os.close(fd)
+    plumbing.child_only = []
+    plumbing.outputs = {}
+    plumbing.input_fd = plumbing.listen_fd = -1
     if plumbing.inbox_path:
         try:
             os.unlink(plumbing.inbox_path)
@@ -129,7 +130,7 @@ def waiter_args(plumbing: Plumbing, log_path: str, io: dict[str, Any]) -> list[s
     """The pump's settings for the waiter's command line; its fds survive the exec."""
     for fd in parent_fds(plumbing):
         os.set_inheritable(fd, True)
-    config = {"log": log_path, "logfd": plumbing.log_fd, "max": int(io.get("log_max") or 0),
+    config = {"log": log_path, "max": int(io.get("log_max") or 0),
               "keep": int(io.get("log_keep", 3)), "kind": plumbing.kind,
               "out": ",".join(f"{fd}:{tag}" for fd, tag in plumbing.outputs.items()),
               "in": plumbing.input_fd, "listen": plumbing.listen_fd, "inbox": plumbing.inbox_path}

@@ -44,35 +44,41 @@ def index_path(log_path: str) -> str:
     return log_path[:-4] + ".idx" if log_path.endswith(".log") else log_path + ".idx"
 
 
+APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
 def _open_new(path: str) -> int:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
-    return os.open(path, flags | os.O_TRUNC, 0o600)
+    return os.open(path, APPEND | os.O_TRUNC, 0o600)
 
 
 class LogWriter:
     """The task's bytes into the log (rotated at `log_max`, `keep` old pieces), indexed."""
 
-    def __init__(self, log_path: str, log_fd: int, log_max: int = 0, keep: int = 3,
+    def __init__(self, log_path: str, log_max: int = 0, keep: int = 3,
                  on_failure: Callable[[OSError], None] | None = None) -> None:
         self.path = log_path
         self.idx_path = index_path(log_path)
-        self.fd = log_fd
-        self.idx = _open_new(self.idx_path)
+        # Opened by the pump, once the task is recorded; a later attempt (restart) appends.
+        self.fd = os.open(log_path, APPEND, 0o600)
+        self.idx = os.open(self.idx_path, APPEND, 0o600)
         self.max = log_max
         self.keep = keep
-        self.logical = 0  # bytes of the task's output written so far, over all pieces
-        self.size = 0  # bytes in the current piece
+        self.size = os.fstat(self.fd).st_size  # bytes in the current piece
+        head = _first_record(self.idx_path) if os.fstat(self.idx).st_size >= 16 else b""
+        start = int.from_bytes(head[:8], "little") & ((1 << TAG_SHIFT) - 1) if head else 0
+        self.logical = start + self.size  # the task's output so far, over all pieces
         self.last_stream = -1
         self.last_ns = 0
         self.failed = False
         self.on_failure = on_failure
         full = os.environ.get(FULL_ENV)
         self.full_after = int(full) if full else -1
-        self._mark(0)
+        if not head:
+            self._mark(0)
 
     def _mark(self, now: int) -> None:
         """First record of every index piece: where this piece starts in the whole output."""
-        os.write(self.idx, record(self.logical, now or _now(), 0))
+        os.write(self.idx, record(self.logical - self.size, now or _now(), 0))
         self.last_stream = -1
 
     def write(self, data: bytes, stream: int) -> None:
@@ -152,6 +158,14 @@ class LogWriter:
             if fd >= 0:
                 os.close(fd)
         self.fd = self.idx = -1
+
+
+def _first_record(path: str) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        return os.pread(fd, 16, 0)
+    finally:
+        os.close(fd)
 
 
 def _now() -> int:
@@ -298,8 +312,8 @@ def pump_task(spec: dict[str, Any], pid: int, args: list[str]) -> tuple[int, Any
         if item:
             fd, _, tag = item.partition(":")
             outputs[int(fd)] = int(tag)
-    writer = LogWriter(cfg["log"], int(cfg["logfd"]), int(cfg.get("max", 0)),
-                       int(cfg.get("keep", 3)), report_failure(spec))
+    writer = LogWriter(cfg["log"], int(cfg.get("max", 0)), int(cfg.get("keep", 3)),
+                       report_failure(spec))
     pump = Pump(pid, outputs, writer, int(cfg.get("in", -1)), cfg.get("kind", "none"),
                 int(cfg.get("listen", -1)), cfg.get("inbox", ""))
     return pump.run()

@@ -115,6 +115,20 @@ def _marker(piece: Piece) -> int:
     return head[0].offset if head and head[0].stream == 0 else 0
 
 
+def other_pieces(log_path: str) -> list[str]:
+    """The files beside a task's log that ghost made for it: its index and rotated pieces."""
+    found = []
+    for base in (log_path, index_path(log_path)):
+        for n in range(0, MAX_PIECES):
+            path = piece_path(base, n)
+            if os.path.lexists(path):
+                if path != log_path:
+                    found.append(path)
+            elif n > 0:
+                break
+    return found
+
+
 def close(pieces: Iterable[Piece]) -> None:
     for piece in pieces:
         os.close(piece.fd)
@@ -169,7 +183,11 @@ def _pread(pieces: list[Piece], size: int, pos: int) -> bytes:
 
 def read(log_path: str, tail: int | None = None) -> Iterator[bytes]:
     """All of a (maybe rotated) log, or its last `tail` lines; pieces are closed when done."""
-    pieces = open_pieces(log_path)
+    return read_opened(open_pieces(log_path), tail)
+
+
+def read_opened(pieces: list[Piece], tail: int | None = None) -> Iterator[bytes]:
+    """`read` of pieces already opened (a refusal comes before any output); closes them."""
     try:
         start = pieces[0].start if tail is None else tail_start(pieces, tail)
         yield from read_range(pieces, start)

@@ -1,0 +1,122 @@
+"""`attach`: an interactive session with a --pty task. Never prints, never touches a terminal
+(ghost.cli.interactive does that).
+
+Keystrokes go to the task through its inbox (each read is one `w` request, not waiting for its
+answer); output is read from the log itself, so any number of sessions see the same screen and
+the pump keeps no per-session state. The log is read from its end minus a little recent output,
+follows a rotation (a new file at the log's path) and is drained before the session reports the
+task's end (the monitor closes the inbox then).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from ghost.actions.send import connect, interactive_task, pack_size, record_input, record_resize
+from ghost.process import inbox
+from ghost.state import logs
+from projections.tasks import Task
+
+RECENT = 1 << 14  # output replayed on attach, so the screen makes sense
+READ = 1 << 16
+END_WAIT = 5.0
+
+
+@dataclass(slots=True)
+class Session:
+    task: Task
+    sock: inbox.Connection
+    path: str
+    fd: int
+    offset: int
+    via: str
+    sent: int = 0
+    replies: bytearray = field(default_factory=bytearray)
+    size: tuple[int, int] | None = None
+
+    def fileno(self) -> int:
+        """Readable when the monitor answers or closes (the task ended)."""
+        return int(self.sock.fileno())
+
+    def output(self) -> bytes:
+        """Output written since the last call (follows a rotation of the log)."""
+        parts = []
+        while True:
+            data = os.pread(self.fd, READ, self.offset)
+            if data:
+                self.offset += len(data)
+                parts.append(data)
+                continue
+            if not self._rotated():
+                return b"".join(parts)
+
+    def _rotated(self) -> bool:
+        """The log was rotated and this piece is drained: switch to the new one."""
+        try:
+            st = os.stat(self.path, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        mine = os.fstat(self.fd)
+        if (st.st_ino, st.st_dev) == (mine.st_ino, mine.st_dev):
+            return False
+        if os.pread(self.fd, 1, self.offset):
+            return True  # written after our last read, before the rename: read it first
+        new = logs.open_log(self.path)
+        os.close(self.fd)
+        self.fd, self.offset = new, 0
+        return True
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(inbox.pack(inbox.WRITE, data))
+        self.sent += len(data)
+
+    def resize(self, cols: int, rows: int) -> None:
+        if self.size == (cols, rows):
+            return
+        self.size = (cols, rows)
+        self.sock.sendall(inbox.pack(inbox.RESIZE, pack_size(cols, rows)))
+        record_resize(self.task, cols, rows, self.via)
+
+    def answers(self) -> bool:
+        """Read the monitor's answers; False once it closed the inbox (the task ended)."""
+        try:
+            data = self.sock.recv(4096)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        self.replies += data
+        del self.replies[:self.replies.rfind(b"\n") + 1]  # answers to keystrokes: not needed
+        return bool(data)
+
+    def ended(self) -> Task:
+        """The task as recorded once it ended (the monitor records the end right after it
+        closes the inbox; waited for briefly)."""
+        from ghost.actions.wait import wait_for_end
+
+        return wait_for_end([self.task.id], END_WAIT).tasks[0]
+
+    def close(self) -> None:
+        """End the session (the task runs on) and record how much was typed."""
+        self.sock.close()
+        os.close(self.fd)
+        if self.sent:
+            record_input(self.task, self.sent, False, self.via)
+
+
+def attach(ident: str, *, via: str) -> tuple[Session, bytes]:
+    """A session with the running PTY task `ident`, and its recent output to show first."""
+    task = interactive_task(ident, need_pty=True)
+    sock = connect(task)
+    try:
+        path, fd = logs.open_task_log(task.id)
+    except BaseException:
+        sock.close()
+        raise
+    end = os.fstat(fd).st_size
+    start = max(0, end - RECENT)
+    recent = os.pread(fd, end - start, start)
+    session = Session(task, sock, path, fd, start + len(recent), via)
+    sock.setblocking(False)
+    return session, recent
