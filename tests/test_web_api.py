@@ -1,0 +1,228 @@
+"""The HTTP API on Starlette's TestClient: every route, what it returns, and every error case,
+with real tasks (real processes, real LMDB in tmp_path)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+
+import pytest
+from support import ghost, status_json, wait_ended
+from web_support import client
+
+from ghost.web.app import routes
+
+pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="ghost runs on Linux")
+
+
+@pytest.fixture(autouse=True)
+def _in_process(data_dir):
+    """The app runs in this process: close its store before the fixture's clean-up reads it."""
+    yield
+    from ghost.state.store import close_stores
+
+    close_stores()
+
+
+def start(api, *command: str, **extra) -> dict:
+    response = api.post("/api/tasks", json={"command": list(command), **extra})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def error(response, status: int, code: str) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"} and body["error"]["code"] == code, body
+    assert "Traceback" not in response.text
+    return str(body["error"]["message"])
+
+
+def test_start_list_get_and_the_event_says_web_and_the_peer(data_dir, env, tmp_path):
+    api = client()
+    task = start(api, "sh", "-c", "echo started; sleep 30", cwd=str(tmp_path),
+                 env={"GREETING": "secret-value"})
+    assert task["status"] == "running" and task["cwd"] == str(tmp_path)
+    listed = api.get("/api/tasks").json()
+    assert [t["id"] for t in listed["tasks"]] == [task["id"]] and listed["total"] == 1
+    assert listed["seq"] >= 1
+    one = api.get(f"/api/tasks/{task['id'][:6]}").json()
+    assert one["id"] == task["id"] and one["pid"] == task["pid"]
+    assert api.get("/api/tasks?status=exited").json()["tasks"] == []
+    assert api.get("/api/tasks?group=default").json()["total"] == 1
+    history = api.get(f"/api/tasks/{task['id']}/history").json()["events"]
+    spawned = history[0]
+    assert spawned["type"] == "spawned" and spawned["actor"]["via"] == "web"
+    assert spawned["actor"]["remote"].startswith("testclient:")
+    assert "secret-value" not in json.dumps(history)  # env values never leave the store
+    # The CLI sees the same task.
+    assert status_json(task["id"], env)["status"] == "running"
+
+
+def test_a_command_line_is_split_like_the_cli_does(data_dir):
+    api = client()
+    response = api.post("/api/tasks", json={"command": "sh -c 'echo \"a b\"'"})
+    assert response.status_code == 201, response.text
+    task = response.json()
+    assert task["command"] == ["sh", "-c", 'echo "a b"']
+    wait_ended(task["id"])
+    out = api.get(f"/api/tasks/{task['id']}/output").json()
+    assert out["data"] == "a b\n" and out["end"] == 4 and out["running"] is False
+
+
+def test_output_ranges_offsets_and_base64(data_dir):
+    api = client()
+    task = start(api, "printf", "0123456789\\377")
+    wait_ended(task["id"])
+    out = api.get(f"/api/tasks/{task['id']}/output?offset=3&limit=4").json()
+    assert (out["offset"], out["end"], out["size"], out["data"]) == (3, 7, 11, "3456")
+    raw = api.get(f"/api/tasks/{task['id']}/output?encoding=base64&offset=9").json()
+    assert base64.b64decode(raw["data"]) == b"9\xff"
+    past = api.get(f"/api/tasks/{task['id']}/output?offset=500").json()
+    assert past["data"] == "" and past["end"] == 500
+    for query in ("offset=-1", "limit=x", f"limit={1 << 21}", "encoding=latin1", "since=1h",
+                  "stream=stderr"):
+        error(api.get(f"/api/tasks/{task['id']}/output?{query}"), 422, "invalid")
+
+
+def test_stop_kill_and_cleanup(data_dir, env):
+    api = client()
+    term = start(api, "sleep", "30")
+    stopped = api.post(f"/api/tasks/{term['id']}/stop", json={"timeout": 5})
+    assert stopped.status_code == 200 and stopped.json()["status"] == "killed"
+    assert stopped.json()["signal"] == "SIGTERM"
+    killed = start(api, "sleep", "30")
+    response = api.post(f"/api/tasks/{killed['id']}/kill")
+    assert response.json()["signal"] == "SIGKILL"
+    error(api.post(f"/api/tasks/{killed['id']}/kill"), 409, "not_running")
+    error(api.post(f"/api/tasks/{killed['id']}/stop"), 409, "not_running")
+    running = start(api, "sleep", "30")
+    error(api.delete(f"/api/tasks/{running['id']}"), 409, "running")
+    done = api.delete(f"/api/tasks/{killed['id']}")
+    assert done.status_code == 200 and done.json() == {"cleaned": [killed["id"]]}
+    error(api.get(f"/api/tasks/{killed['id']}"), 404, "not_found")
+    error(api.delete(f"/api/tasks/{killed['id']}"), 404, "not_found")
+    history = ghost("history", killed["id"], env=env).stdout.decode()
+    assert "cleaned" in history and "web" in history
+
+
+def test_restart_write_and_resize_answer_with_the_actions_refusals(data_dir):
+    api = client()
+    task = start(api, "sleep", "30")
+    for verb, body in (("write", {"data": "hi\n"}), ("resize", {"cols": 80, "rows": 24})):
+        response = api.post(f"/api/tasks/{task['id']}/{verb}", json=body)
+        assert response.status_code == 409, response.text  # takes no input / not supported
+        assert response.json()["error"]["code"] in ("no_input", "not_supported")
+    error(api.post(f"/api/tasks/{task['id']}/resize", json={"cols": "80"}), 422, "invalid")
+    error(api.post(f"/api/tasks/{task['id']}/write", json={"data": 5}), 422, "invalid")
+    error(api.post(f"/api/tasks/{task['id']}/write", json={"data": "%%", "encoding": "base64"}),
+          422, "invalid")
+    error(api.post(f"/api/tasks/{task['id']}/explode"), 404, "not_found")
+
+
+def test_restart_starts_the_task_again_when_this_ghost_can(data_dir):
+    api = client()
+    task = start(api, "sh", "-c", "echo run; sleep 30")
+    response = api.post(f"/api/tasks/{task['id']}/restart", json={"timeout": 5})
+    if response.status_code == 409 and response.json()["error"]["code"] == "not_supported":
+        pytest.skip("this build has no restart action")
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "running" and response.json()["id"] == task["id"]
+    assert response.json()["pid"] != task["pid"]
+
+
+@pytest.mark.parametrize("body, status, code", [
+    (b"{not json", 400, "bad_json"),
+    (b"\xff\xfe", 400, "bad_json"),
+    (b"[1, 2]", 422, "invalid"),
+    (b"{}", 422, "invalid"),
+    (b'{"command": []}', 422, "invalid"),
+    (b'{"command": [1]}', 422, "invalid"),
+    (b'{"command": "a \'b"}', 422, "invalid"),
+    (b'{"command": ["true"], "cwd": 5}', 422, "invalid"),
+    (b'{"command": ["true"], "cwd": "/no/such/dir"}', 422, "invalid"),
+    (b'{"command": ["true"], "env": {"A": 1}}', 422, "invalid"),
+    (b'{"command": ["true"], "env": {"": "x"}}', 422, "invalid"),
+    (b'{"command": ["true"], "env": {"A": "x\\u0000y"}}', 422, "invalid"),
+    (b'{"command": ["no-such-program-xyz"]}', 422, "invalid"),
+    (b'{"command": ["true"], "pty": true}', 422, "invalid"),
+])
+def test_bad_start_requests(data_dir, body, status, code):
+    api = client()
+    message = error(api.post("/api/tasks", content=body,
+                             headers={"Content-Type": "application/json"}), status, code)
+    assert "x\0y" not in message  # a value is never echoed
+
+
+def test_bodies_are_capped(data_dir):
+    api = client()
+    big = b'{"command": ["true"], "pad": "' + b"x" * (1 << 20) + b'"}'
+    error(api.post("/api/tasks", content=big), 413, "too_large")
+
+    def chunks():
+        yield big  # no Content-Length: the cap is counted while reading
+
+    error(api.post("/api/tasks", content=chunks()), 413, "too_large")
+
+
+def test_unknown_tasks_and_bad_parameters(data_dir):
+    api = client()
+    start(api, "true")
+    error(api.get("/api/tasks/ffffffff"), 404, "not_found")
+    error(api.get("/api/tasks/ffffffff/output"), 404, "not_found")
+    error(api.get("/api/tasks/ffffffff/history"), 404, "not_found")
+    error(api.post("/api/tasks/ffffffff/stop"), 404, "not_found")
+    error(api.get("/api/tasks?status=sleeping"), 422, "invalid")
+    error(api.post(f"/api/tasks/{'a' * 200}/stop"), 404, "not_found")
+    error(api.get("/api/nothing-here"), 404, "not_found")
+    error(api.put("/api/tasks"), 405, "method_not_allowed")
+    error(api.post("/api/tasks/ffffffff/stop", json={"timeout": -1}), 422, "invalid")
+    error(api.post("/api/tasks/ffffffff/stop", json={"timeout": True}), 422, "invalid")
+
+
+def test_an_ambiguous_prefix_is_400(data_dir):
+    api = client()
+    ids = [start(api, "true")["id"] for _ in range(20)]
+    prefix = next((a[:4] for a in ids for b in ids if a != b and a[:4] == b[:4]), None)
+    if prefix is None:
+        pytest.skip("no two of 20 random ids share 4 leading characters")
+    error(api.get(f"/api/tasks/{prefix}"), 400, "ambiguous_id")
+
+
+def test_the_event_feed_is_ghost_events(data_dir, env):
+    api = client()
+    task = start(api, "true")
+    wait_ended(task["id"])
+    feed = api.get("/api/events?from=0").json()
+    cli = [json.loads(line) for line in ghost("events", env=env).stdout.decode().splitlines()]
+    assert feed["events"] == cli and feed["last"] == cli[-1]["seq"]
+    page = api.get("/api/events?from=1&limit=1").json()
+    assert [e["seq"] for e in page["events"]] == [2] and page["next"] == 2
+    error(api.get(f"/api/events?from={feed['last'] + 5}"), 422, "invalid")
+    error(api.get("/api/events?from=x"), 422, "invalid")
+    error(api.get("/api/events?limit=100000"), 422, "invalid")
+
+
+def test_openapi_describes_every_api_route(data_dir):
+    doc = client(token="").get("/api/openapi.json").json()  # no token needed for it
+    assert doc["openapi"].startswith("3.")
+    described = {path for path in doc["paths"]}
+    for route in routes():
+        path = getattr(route, "path", "")
+        if path.startswith("/api/") and "{verb" not in path and path != "/api/openapi.json":
+            assert path in described, path
+    for verb in ("stop", "kill", "restart", "write", "resize"):
+        assert f"/api/tasks/{{id}}/{verb}" in described
+
+
+def test_the_dashboard_is_served_with_a_strict_policy(data_dir):
+    api = client(token="")
+    page = api.get("/")
+    assert page.status_code == 200 and "<title>ghost</title>" in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
+    for asset in ("/static/app.js", "/static/app.css", "/static/vendor/xterm.js",
+                  "/static/vendor/xterm.css", "/static/vendor/LICENSE-xterm"):
+        assert api.get(asset).status_code == 200, asset
+    assert api.get("/static/../security.py").status_code == 404
