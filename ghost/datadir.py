@@ -8,10 +8,12 @@ create nothing; the first write creates it 0700.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
 from ghost.errors import NOPERM, GhostError
+from ghost.text import printable
 
 NETWORK_FS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "ncpfs", "afs", "9p",
                         "fuse.sshfs", "glusterfs", "ceph", "lustre", "davfs", "fuse.rclone"})
@@ -24,7 +26,11 @@ def data_dir() -> str:
     xdg = os.environ.get("XDG_DATA_HOME", "")
     if os.path.isabs(xdg):  # a relative XDG path is invalid per the spec and ignored
         return os.path.join(xdg, "ghost")
-    return os.path.join(os.path.expanduser("~"), ".local", "share", "ghost")
+    home = os.path.expanduser("~")
+    if not os.path.isabs(home):  # HOME unset or empty and no passwd entry: never use the cwd
+        raise GhostError("cannot find your home directory ($HOME is not an absolute path); "
+                         "set GHOST_DATA_DIR", 1)
+    return os.path.join(home, ".local", "share", "ghost")
 
 
 def map_floor() -> int:
@@ -45,20 +51,53 @@ def log_path(task_id: str, base: str | None = None) -> str:
     return os.path.join(logs_dir(base), f"{task_id}.log")
 
 
+def _unreachable(path: str, exc: OSError) -> GhostError:
+    """One error line for a data dir that cannot be reached or created: 77 when permission is
+    missing (like an unsafe dir, the user must pick another place), else 1."""
+    why = exc.strerror or str(exc)
+    code = NOPERM if exc.errno in (errno.EACCES, errno.EPERM) else 1
+    if exc.errno == errno.ENAMETOOLONG:
+        why = "a path component is longer than the file system allows"
+    return GhostError(f"cannot use data directory {printable(path)}: {why}; set "
+                      "GHOST_DATA_DIR to a directory you own", code)
+
+
+def make_private_dirs(path: str) -> None:
+    """Create `path` and each missing ancestor one by one, each 0700 whatever the umask (an
+    intermediate `~/.local` left 0777 would let another user plant `~/.local/bin/git`).
+    Directories that already exist are left exactly as they are."""
+    missing: list[str] = []
+    current = path
+    while not os.path.lexists(current):
+        missing.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            continue  # created by a concurrent ghost (0700 too); checked by the caller
+        os.chmod(directory, 0o700)  # mkdir's mode was filtered by the umask only downwards
+
+
 def checked_dir(path: str, create: bool) -> bool:
     """Check (and with `create`, make) one of ghost's directories. False when it is missing."""
     try:
-        st = os.lstat(path)
+        st: os.stat_result | None = os.lstat(path)
     except FileNotFoundError:
+        st = None
+    except OSError as exc:  # ENOTDIR (under /dev/null), ENAMETOOLONG, EACCES, ...
+        raise _unreachable(path, exc) from None
+    if st is None:
         if not create:
             return False
-        parent = os.path.dirname(path)
-        os.makedirs(parent, mode=0o700, exist_ok=True)
         try:
-            os.mkdir(path, 0o700)
-        except FileExistsError:
-            pass
-        st = os.lstat(path)
+            make_private_dirs(path)
+            st = os.lstat(path)
+        except OSError as exc:
+            raise _unreachable(path, exc) from None
     if stat.S_ISLNK(st.st_mode):
         raise GhostError(f"refusing data directory {path}: it is a symlink", NOPERM)
     if not stat.S_ISDIR(st.st_mode):

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from events.store import Store
 from ghost.actions.wait import TaskEnds, interrupted, store_for
-from ghost.state.logs import open_log, tail_offset
+from ghost.state.logs import open_task_log, tail_offset
 from ghost.state.store import open_store
 from projections.tasks import Task
 
@@ -57,8 +57,8 @@ def _open_logs(tasks: Sequence[Task], tail: int | None, start: int | None = None
     logs: list[_Log] = []
     try:
         for task in tasks:
-            fd = open_log(task.log_path)
-            logs.append(_Log(task.id, task.log_path, fd, 0))
+            path, fd = open_task_log(task.id)  # the current data dir's, not the stored path
+            logs.append(_Log(task.id, path, fd, 0))
             if start is not None:  # a caller that already read up to here (the TUI's tail)
                 logs[-1].offset = start
             else:

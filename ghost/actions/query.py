@@ -1,4 +1,7 @@
-"""`list`, `status` and reading a log: tasks as they are (reconciled) or were, and output."""
+"""`list`, `status` and reading a log: tasks as they are (reconciled) or were, and output.
+
+A log is read from `logs/<id>.log` in the current data dir, never from the stored path (see
+ghost.state.logs.task_log)."""
 
 from __future__ import annotations
 
@@ -58,14 +61,15 @@ def skipped_note() -> str | None:
 def read_log(ident: str, tail: int | None = None) -> tuple[Task, Iterator[bytes]]:
     """A task and its output (all of it, or the last `tail` lines), byte for byte, in chunks."""
     task = status(ident).task
-    return task, logs.read(task.log_path, tail)
+    _, fd = logs.open_task_log(task.id)  # opened now: a refusal comes before any output
+    return task, logs.read_fd(fd, tail)
 
 
 def log_tail(ident: str, lines: int | None, max_bytes: int) -> tuple[Task, int, int, bytes]:
     """The task, and (start, end, bytes) of its last `lines` lines, at most `max_bytes`: a
     bounded read, however large the log is (see ghost.state.logs.read_tail)."""
     task = status(ident).task
-    fd = logs.open_log(task.log_path)
+    _, fd = logs.open_task_log(task.id)
     try:
         start, end, data = logs.read_tail(fd, lines, max_bytes)
     finally:

@@ -7,6 +7,7 @@ monitor and gets a precise message; every refusal is still recorded as `spawn_fa
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import stat
 from collections.abc import Iterator, Mapping, Sequence
@@ -53,23 +54,46 @@ def split_commands(args: Sequence[str]) -> list[list[str]]:
     return [list(args)]
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.:@%+-]{1,64}")  # a name safe and short to show
+
+
+def env_label(index: int, key: str = "") -> str:
+    """How an error names the `index`th (0-based) --env pair: its name when that is plain
+    text, else its position. Never its value: refusals are recorded forever (`history`), and
+    a value is often a secret (`-e "$NAME=$TOKEN"` with NAME unset gives `=<token>`)."""
+    return key if _PLAIN_NAME.fullmatch(key) else f"#{index + 1}"
+
+
 def parse_env(pairs: Sequence[str]) -> dict[str, str]:
+    """`KEY=VALUE` pairs as a dict; every refusal names the pair, never shows its value."""
     env: dict[str, str] = {}
-    for pair in pairs:
+    for index, pair in enumerate(pairs):
         key, sep, value = pair.partition("=")
-        if not sep:
-            raise GhostError(f"invalid --env {pair!r}: expected KEY=VALUE", USAGE)
-        if not key:
-            raise GhostError(f"invalid --env {pair!r}: the name is empty", USAGE)
-        if "\0" in pair:
-            raise GhostError(f"invalid --env {pair.split(chr(0))[0]!r}...: contains a NUL byte",
+        if not sep:  # without "=" the whole text may be a secret (`-e "$TOKEN"`)
+            raise GhostError(f"invalid --env #{index + 1}: expected KEY=VALUE, found no '='",
                              USAGE)
-        try:
-            pair.encode("utf-8")
-        except UnicodeEncodeError:
-            raise GhostError(f"invalid --env {pair!r}: not valid UTF-8", USAGE) from None
+        if not key:
+            raise GhostError(f"invalid --env #{index + 1}: the name before '=' is empty "
+                             "(expected KEY=VALUE)", USAGE)
+        what = env_label(index, key)
+        if "\0" in key:
+            raise GhostError(f"invalid --env {what}: the name contains a NUL byte", USAGE)
+        if _not_utf8(key):
+            raise GhostError(f"invalid --env {what}: the name is not valid UTF-8", USAGE)
+        if "\0" in value:
+            raise GhostError(f"invalid --env {what}: the value contains a NUL byte", USAGE)
+        if _not_utf8(value):
+            raise GhostError(f"invalid --env {what}: the value is not valid UTF-8", USAGE)
         env[key] = value
     return env
+
+
+def _not_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def check_cwd(cwd: str) -> str:

@@ -24,10 +24,11 @@ from events.types import (
     Corrupt,
 )
 from ghost.actions import audit
+from ghost.cli.options import SEQ, TASK_ID, TIME
 from ghost.cli.render import command_line, duration, local_time
 from ghost.state import records
-
 from ghost.text import escape
+
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 HEADERS = ("Seq", "Time", "Task", "Event", "Details")
 TYPE_WIDTH = max(len(t) for t in (*audit.EVENT_TYPES, "corrupt", "Event"))
@@ -39,9 +40,10 @@ PAGE = 1000  # rows written per write() call
 # -- history ----------------------------------------------------------------------------------
 
 @click.command(context_settings=CONTEXT)
-@click.argument("task_id", required=False)
-@click.option("--since", metavar="TIME", help="Only events at or after TIME (ISO 8601, 2h, ...).")
-@click.option("--until", metavar="TIME", help="Only events at or before TIME.")
+@click.argument("task_id", required=False, type=TASK_ID)
+@click.option("--since", type=TIME, metavar="TIME",
+              help="Only events at or after TIME (ISO 8601, 2h, ...).")
+@click.option("--until", type=TIME, metavar="TIME", help="Only events at or before TIME.")
 @click.option("--type", "types", multiple=True, metavar="TYPE",
               help="Only events of this type (repeatable): "
                    + ", ".join(audit.EVENT_TYPES) + ".")
@@ -103,10 +105,10 @@ def _row(widths: tuple[int, ...], values: tuple[str, ...]) -> str:
 
 
 def cells(entry: audit.Entry) -> tuple[str, ...]:
-    item = entry.item
-    if isinstance(item, Corrupt):
     """One row's cells, escaped: ids, types and details are stored strings a task's starter
     chose (a command line, an error text), so none may reach the terminal raw."""
+    item = entry.item
+    if isinstance(item, Corrupt):
         return (str(item.seq), local_time(entry.time_ns) if entry.time_ns else "", "?",
                 "corrupt", escape(item.reason))
     kind = item.type if item.known else f"unknown ({item.type} v{item.v})"
@@ -162,7 +164,7 @@ def details(kind: str, data: Mapping[str, Any], started_ns: int | None) -> str:
 # -- events -----------------------------------------------------------------------------------
 
 @click.command(context_settings=CONTEXT)
-@click.option("--from", "after", type=int, default=0, show_default=True, metavar="SEQ",
+@click.option("--from", "after", type=SEQ, default=0, show_default=True, metavar="SEQ",
               help="The last seq already processed: output resumes right after it.")
 @click.option("-f", "--follow", is_flag=True,
               help="Keep streaming new events as they are committed (until Ctrl+C).")

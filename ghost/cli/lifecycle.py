@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from ghost.cli.options import CLEANUP_DAYS, STOP_TIMEOUT, TASK_ID, TIME
+
 STATUS_CHOICES = ("running", "exited", "killed", "unknown", "all")
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 VIA = "cli"
@@ -72,7 +74,8 @@ def run(cwd: str | None, env: Sequence[str], json_: bool, command: Sequence[str]
               show_default=True, help="Only tasks with this status.")
 @click.option("--json", "json_", is_flag=True, help="Print a JSON array.")
 @click.option("-w", "--watch", is_flag=True, help="Redraw the table whenever a task changes.")
-@click.option("--at", "at", metavar="TIME", help="The list as it was at TIME (ISO 8601, 2h, ...).")
+@click.option("--at", "at", type=TIME, metavar="TIME",
+              help="The list as it was at TIME (ISO 8601, 2h, ...).")
 def list_(status: str, json_: bool, watch: bool, at: str | None) -> None:
     """List tasks, newest first."""
     from ghost.actions import query as views
@@ -93,9 +96,9 @@ def list_(status: str, json_: bool, watch: bool, at: str | None) -> None:
 
 
 @click.command()
-@click.argument("task_id")
+@click.argument("task_id", type=TASK_ID)
 @click.option("--json", "json_", is_flag=True, help="Print a JSON object.")
-@click.option("--at", "at", metavar="TIME", help="The task as it was at TIME.")
+@click.option("--at", "at", type=TIME, metavar="TIME", help="The task as it was at TIME.")
 def status(task_id: str, json_: bool, at: str | None) -> None:
     """Show one task: command, directory, times, and how it ended."""
     from ghost.actions import query as views
@@ -113,7 +116,7 @@ def status(task_id: str, json_: bool, at: str | None) -> None:
 # -- log -----------------------------------------------------------------------------------
 
 @click.command()
-@click.argument("task_ids", nargs=-1, required=True)
+@click.argument("task_ids", nargs=-1, required=True, type=TASK_ID)
 @click.option("-n", "--tail", type=click.IntRange(min=0), default=None,
               help="Only the last N lines.")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing output until the task ends.")
@@ -128,7 +131,7 @@ def log(task_ids: Sequence[str], tail: int | None, follow: bool) -> None:
 
     stdout = sys.stdout.buffer
     for ident in task_ids:
-    from ghost.text import escape
+        from ghost.text import escape
         task, chunks = read_log(ident, tail)
         if len(task_ids) > 1:
             click.echo(f"==> {escape(task.id)} <==", err=True)
@@ -152,10 +155,11 @@ def _stop(task_id: str, force: bool, timeout: float, json_: bool) -> None:
 
 
 @click.command()
-@click.argument("task_id")
+@click.argument("task_id", type=TASK_ID)
 @click.option("-f", "--force", is_flag=True, help="SIGKILL at once instead of SIGTERM.")
-@click.option("-t", "--timeout", type=float, default=10.0, show_default=True,
-              help="Seconds to wait after SIGTERM before SIGKILL.")
+@click.option("-t", "--timeout", type=STOP_TIMEOUT, default=10.0, show_default=True,
+              metavar="SECONDS", help="Seconds to wait after SIGTERM before SIGKILL (at most "
+              "86400).")
 @click.option("--json", "json_", is_flag=True, help="Print the ended task as JSON.")
 def stop(task_id: str, force: bool, timeout: float, json_: bool) -> None:
     """Stop a task's whole process group: SIGTERM, then SIGKILL after the timeout."""
@@ -163,7 +167,7 @@ def stop(task_id: str, force: bool, timeout: float, json_: bool) -> None:
 
 
 @click.command()
-@click.argument("task_id")
+@click.argument("task_id", type=TASK_ID)
 @click.option("--json", "json_", is_flag=True, help="Print the ended task as JSON.")
 def kill(task_id: str, json_: bool) -> None:
     """Kill a task's process group at once (stop --force)."""
@@ -171,8 +175,8 @@ def kill(task_id: str, json_: bool) -> None:
 
 
 @click.command()
-@click.option("-d", "--days", type=float, default=30, show_default=True,
-              help="Only tasks that finished more than this many days ago.")
+@click.option("-d", "--days", type=CLEANUP_DAYS, default=30, show_default=True, metavar="DAYS",
+              help="Only tasks that finished more than this many days ago (at most 36500).")
 @click.option("-a", "--all", "everything", is_flag=True, help="Every finished task.")
 @click.option("-s", "--status", default="all", show_default=True,
               help="Only tasks with this status: exited, killed, unknown or all.")

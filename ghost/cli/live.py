@@ -16,6 +16,7 @@ import click
 
 from ghost.actions.follow import Ended, Output, follow_output, watch_tasks
 from ghost.actions.wait import combined_status, short_id, wait_for_end
+from ghost.cli.options import TASK_ID, WAIT_TIMEOUT
 from ghost.errors import TIMEOUT, GhostError
 from ghost.state.tasks import describe_end
 from projections.tasks import Task
@@ -121,9 +122,9 @@ A task that has already ended returns at once. One line per task on stderr says 
 
 @click.command(name="wait", help=WAIT_HELP, context_settings={"help_option_names": ["-h",
                                                                                     "--help"]})
-@click.argument("task_ids", nargs=-1, required=True)
-@click.option("-t", "--timeout", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
-              help="Give up after this many seconds (exit 124).")
+@click.argument("task_ids", nargs=-1, required=True, type=TASK_ID)
+@click.option("-t", "--timeout", type=WAIT_TIMEOUT, default=None, metavar="SECONDS",
+              help="Give up after this many seconds (exit 124; at most a year).")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on stderr about how tasks ended.")
 @click.pass_context
 def wait_command(ctx: click.Context, task_ids: Sequence[str], timeout: float | None,

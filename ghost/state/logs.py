@@ -2,22 +2,85 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import re
+import stat
 from collections.abc import Iterator
 
+from ghost import datadir
 from ghost.errors import GhostError
+from ghost.text import printable
 
 CHUNK = 1 << 16
+_TASK_ID = re.compile(r"[0-9A-Za-z_-]{1,128}")  # what may become a file name in logs/
+
+
+def task_log(task_id: str, base: str | None = None) -> str:
+    """Where task `task_id`'s output is: `logs/<id>.log` in the data dir as it is now.
+
+    The path stored at spawn time is not trusted: after the data dir was moved it names
+    whatever now sits at the old place. A stored id that is not a task id (damage) cannot be
+    made into a path that leaves the logs directory."""
+    if not _TASK_ID.fullmatch(task_id):
+        raise GhostError(f"task id {printable(task_id)!r} is not a valid task id (damaged "
+                         "store? run `ghost doctor`)")
+    return datadir.log_path(task_id, base)
+
+
+def log_problem(path: str, st: os.stat_result) -> str | None:
+    """Why the file with this (l)stat cannot be a task log, or None when it can: a regular
+    file owned by us. Also for `ghost doctor`: call `check_log(path)`."""
+    if stat.S_ISLNK(st.st_mode):
+        return "is a symlink; refusing to follow it"
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else \
+            "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+        return f"is {kind}, not a regular file; refusing to read it"
+    if st.st_uid != os.geteuid():
+        return f"is owned by uid {st.st_uid}, not by you (uid {os.geteuid()}); refusing to read it"
+    return None
+
+
+def check_log(path: str) -> str | None:
+    """For `ghost doctor`: what is wrong with the log at `path` (never blocks, follows no
+    link), or None when it is a regular file of ours or does not exist."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"cannot be checked: {exc.strerror}"
+    return log_problem(path, st)
 
 
 def open_log(path: str) -> int:
-    """Open a task log for reading; a symlink planted in its place is never followed."""
+    """Open a task log for reading: never follows a symlink planted in its place, never blocks
+    on a FIFO (O_NONBLOCK), and refuses anything but a regular file owned by the user."""
+    shown = printable(path)
     try:
-        return os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise GhostError(f"log file {path} does not exist (was it deleted?)") from None
+        raise GhostError(f"log file {shown} does not exist (was it deleted?)") from None
     except OSError as exc:
-        raise GhostError(f"cannot read log file {path}: {exc.strerror}") from None
+        if exc.errno == errno.ELOOP:
+            raise GhostError(f"log file {shown} is a symlink; refusing to follow it") from None
+        raise GhostError(f"cannot read log file {shown}: {exc.strerror}") from None
+    try:
+        problem = log_problem(path, os.fstat(fd))
+    except OSError as exc:
+        os.close(fd)
+        raise GhostError(f"cannot read log file {shown}: {exc.strerror}") from None
+    if problem:
+        os.close(fd)
+        raise GhostError(f"log file {shown} {problem}")
+    return fd
+
+
+def open_task_log(task_id: str) -> tuple[str, int]:
+    """(path, fd) of a task's log in the current data dir (see `task_log`, `open_log`)."""
+    path = task_log(task_id)
+    return path, open_log(path)
 
 
 def tail_offset(fd: int, lines: int) -> int:
@@ -56,7 +119,11 @@ def chunks(fd: int, offset: int) -> Iterator[bytes]:
 
 
 def read(path: str, tail: int | None = None) -> Iterator[bytes]:
-    fd = open_log(path)
+    return read_fd(open_log(path), tail)
+
+
+def read_fd(fd: int, tail: int | None = None) -> Iterator[bytes]:
+    """The bytes of an open log (all, or the last `tail` lines); closes `fd` when done."""
     try:
         start = 0 if tail is None else tail_offset(fd, tail)
         yield from chunks(fd, start)
