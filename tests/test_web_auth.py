@@ -141,7 +141,8 @@ def test_the_websocket_needs_the_token_and_this_origin(data_dir):
     with api.websocket_connect(WS, headers={"Cookie": f"{COOKIE}={token}",
                                                    "Origin": ORIGIN}) as ws:
         ws.send_json({"type": "subscribe", "id": "ffffffff"})
-        assert ws.receive_json()["code"] == "not_found"
+        reply = ws.receive_json()
+        assert reply["code"] == "not_found", reply
 
 
 def test_serve_refuses_a_remote_host_without_allow_remote(env):

@@ -118,6 +118,11 @@ async def _verb(request: Request) -> Response:
 
 def create_app(token: str, hosts: frozenset[str]) -> Starlette:
     """The app, guarded: only requests for `hosts` (Host header values) with `token`."""
+    from ghost.state.store import open_store
+
+    # Open (and create) the store now, once: open_store's per-process cache is not locked,
+    # and two worker threads opening it at the same moment would trip over each other.
+    open_store(write=True)
     hubs = Hubs()
 
     @asynccontextmanager

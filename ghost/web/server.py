@@ -31,14 +31,12 @@ def run(host: str, port: int, extra_hosts: tuple[str, ...], renew: bool) -> None
     import uvicorn
 
     from ghost import datadir
-    from ghost.state.store import open_store
     from ghost.web.app import create_app
     from ghost.web.errors import MAX_BODY
     from ghost.web.security import allowed_hosts, is_loopback, load_token, token_path
 
     base = datadir.prepare(create=True)
     assert base is not None
-    open_store(write=True)  # create the store now: followers wait on its wake file
     token = load_token(base, renew)
     sock = bind(host, port)
     port = sock.getsockname()[1]
