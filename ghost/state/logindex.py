@@ -20,6 +20,7 @@ from ghost.process.pump import STREAM_NAMES, TAG_SHIFT, index_path, piece_path
 from ghost.state.logs import open_log
 
 RECORD = 16
+MS = 1_000_000
 CHUNK = 1 << 16
 OFFSET_MASK = (1 << TAG_SHIFT) - 1
 STREAMS = {name: tag for tag, name in STREAM_NAMES.items()}
@@ -213,9 +214,12 @@ class Filter:
     stream: int | None = None
 
     def keeps(self, record: Record) -> bool:
+        # Compared in whole milliseconds, as --timestamps shows them: `--since T --until T`
+        # with T copied from a line keeps that line.
+        ms = record.time_ns // MS
         return ((self.stream is None or record.stream == self.stream)
-                and (self.since_ns is None or record.time_ns >= self.since_ns)
-                and (self.until_ns is None or record.time_ns <= self.until_ns))
+                and (self.since_ns is None or ms >= self.since_ns // MS)
+                and (self.until_ns is None or ms <= self.until_ns // MS))
 
 
 def segments(pieces: list[Piece], index: list[Record], start: int,
