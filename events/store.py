@@ -13,7 +13,6 @@ is rewritten so followers (see `events.follow`) are woken by inotify.
 
 from __future__ import annotations
 
-import errno
 import gc
 import os
 from collections.abc import Iterator, Mapping, Sequence
@@ -22,10 +21,11 @@ from typing import Any
 
 import lmdb
 
-from events import codec, timeline
+from events import codec, compaction, timeline
 from events.append import Databases, Decide, append_batch
-from events.environment import DATA, WAKE, check_dir, open_env
+from events.environment import DATA, WAKE, WHAT_TO_DO, check_dir, inode, open_error, open_file
 from events.errors import StoreError
+from events.guard import DAMAGE, guarded, what
 from events.keys import key_seq, seq_key
 from events.types import Corrupt, Event
 from events.views import Projection, Rows, count_skipped, skipped_from
@@ -35,9 +35,6 @@ __all__ = ["DATA", "WAKE", "Projection", "Rows", "Store", "StoreError", "count_s
 
 MAP_FLOOR = 1 << 30  # reserved address space; sparse on disk, ~4M events
 MAX_GROW_RETRIES = 8
-
-_DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EIO)
-
 
 # Stores open in this process: a fork of it must not open them again (py-lmdb refuses a second
 # open of an environment it believes is already open, and the fork inherited that belief).
@@ -50,20 +47,38 @@ def open_in_process() -> bool:
 
 class Store:
     def __init__(self, path: str, env: lmdb.Environment, readonly: bool,
-                 views: Sequence[Projection]) -> None:
+                 views: Sequence[Projection], map_floor: int = 0, inode: int = 0) -> None:
         self.path = path
         self.readonly = readonly
-        self._env = env
         self._pid = os.getpid()
         _open_paths.add(path)
         self._views = list(views)
+        self._map_floor = map_floor
+        self._wake_fd: int | None = None
+        self._attach(env, inode)
+
+    def _attach(self, env: lmdb.Environment, inode: int) -> None:  # data file `inode`'s env
+        self._env = env
+        self._inode = inode
         self._events = self._open_db(b"events")
         self._by_task = self._open_db(b"by_task")
         self._meta = self._open_db(b"meta")
         self._view_dbs = {v.name: self._open_db(b"view:" + v.name.encode()) for v in self._views}
         self._snaps = self._open_db(b"snaps")
         self._times = self._open_db(b"times")
-        self._wake_fd: int | None = None
+
+    def damaged(self, exc: BaseException) -> StoreError:
+        return StoreError(f"the event store in {self.path} is damaged: {what(exc)}; "
+                          f"{WHAT_TO_DO}", "damaged")
+
+    def _swapped(self) -> bool:  # `ghost compact` replaced the data file since we opened it
+        return inode(os.path.join(self.path, DATA)) not in (0, self._inode)
+
+    def _reopen(self) -> None:  # the data file that now sits at the path
+        self._env.close()
+        env, readonly, inode = open_file(self.path, self._map_floor)
+        self.readonly = readonly
+        self._attach(env, inode)
 
     def _open_db(self, name: bytes) -> Any:
         # open_db runs its own write transaction, so it meets the same map changes as a write.
@@ -89,16 +104,18 @@ class Store:
         if not exists and not create:
             return None
         check_dir(path, create)
-        env, readonly = open_env(path, map_floor)
+        env, readonly, inode = open_file(path, map_floor)
         try:
-            store = cls(path, env, readonly, views)
+            store = cls(path, env, readonly, views, map_floor, inode)
             if not readonly:
                 env.reader_check()  # free slots of readers that were killed
                 store._ensure_store_id()
-        except lmdb.Error as exc:
+        except (lmdb.Error, StoreError) as exc:
             env.close()
             _open_paths.discard(path)
-            raise StoreError(f"cannot open the event store in {path}: {exc}") from exc
+            if isinstance(exc, StoreError):
+                raise
+            raise open_error(path, exc) from exc
         return store
 
     def close(self) -> None:
@@ -119,12 +136,21 @@ class Store:
         if os.getpid() != self._pid:
             raise StoreError("the event store was opened before fork(); open it again")
         for _ in range(MAX_GROW_RETRIES):
+            if not write and self._swapped():
+                self._reopen()
             try:
-                return self._env.begin(write=write)
+                txn = self._env.begin(write=write)
             except lmdb.MapResizedError:
                 self._env.set_mapsize(0)  # another process grew the map: adopt its size
+                continue
+            if write and self._swapped():  # checked under the writer lock `compact` swaps under
+                txn.abort()
+                self._reopen()
+                continue
+            return txn
         raise StoreError("the event store map keeps changing size", "map_full")
 
+    @guarded
     def meta(self, key: str) -> Any:
         if self._meta is None:
             return None
@@ -136,6 +162,7 @@ class Store:
     def store_id(self) -> str:
         return self.meta("store_id") or ""
 
+    @guarded
     def last_seq(self) -> int:
         if self._events is None:
             return 0
@@ -143,6 +170,7 @@ class Store:
             cur = txn.cursor(db=self._events)
             return key_seq(cur.key()) if cur.last() else 0
 
+    @guarded
     def read(self, after: int = 0, limit: int | None = None) -> list[Event | Corrupt]:
         """Events with seq > `after`, in order (at most `limit`), from one snapshot."""
         out: list[Event | Corrupt] = []
@@ -166,6 +194,7 @@ class Store:
                 gc.enable()
         return out
 
+    @guarded
     def read_raw(self, after: int = 0, limit: int | None = None) -> list[tuple[int, bytes]]:
         """Like `read`, still encoded: (seq, bytes) pairs. For a consumer that
         decodes one event at a time (a fold, the export), so each event is still in the CPU
@@ -194,6 +223,7 @@ class Store:
                 yield decode(seq, raw)
             after = batch[-1][0]
 
+    @guarded
     def task_events(self, task: str) -> list[Event | Corrupt]:
         """All events of one task, through the per-task index."""
         prefix = task.encode() + b"\0"
@@ -213,6 +243,7 @@ class Store:
                     out.append(codec.decode(seq, raw))
         return out
 
+    @guarded
     def task_ids(self, prefix: str, limit: int = 50) -> list[str]:
         """Distinct task ids starting with `prefix` (from the per-task index), at most `limit`."""
         found: list[str] = []
@@ -233,6 +264,7 @@ class Store:
                     break
         return found
 
+    @guarded
     def view(self, name: str, version: int) -> tuple[dict[str, Any], int] | None:
         """A view's rows and the seq it has applied, or None when absent or of another version."""
         db = self._view_dbs.get(name)
@@ -243,6 +275,8 @@ class Store:
             if state is None:
                 return None
             rows = {k.decode(): codec.unpack(v) for k, v in txn.cursor(db=db)}
+        if any(row.__class__ is not dict for row in rows.values()):
+            raise TypeError(f"a row of view {name} is not a map")
         return rows, int(state.get("applied", 0))
 
     def _view_state(self, txn: lmdb.Transaction, name: str, version: int) -> dict[str, Any] | None:
@@ -269,8 +303,7 @@ class Store:
 
     def _write(self, decide: Decide,
                meta_defaults: Mapping[str, Any] | None = None) -> list[Event]:
-        if self.readonly:
-            raise StoreError(f"the event store in {self.path} is read-only", "readonly")
+        self._writable()
         for _ in range(MAX_GROW_RETRIES):
             txn = self._begin(write=True)
             try:
@@ -284,20 +317,17 @@ class Store:
                 txn.abort()
                 self._env.set_mapsize(0)
                 continue
-            except lmdb.DiskError as exc:
+            except DAMAGE as exc:
                 txn.abort()
-                raise StoreError(f"cannot write the event store in {self.path}: {exc}",
-                                 "disk_full") from exc
+                raise StoreError(f"cannot write the event store in {self.path}: it holds "
+                                 f"{what(exc)}; {WHAT_TO_DO}", "damaged") from exc
             except lmdb.ReadonlyError as exc:
                 txn.abort()
                 raise StoreError(f"the event store in {self.path} is read-only",
                                  "readonly") from exc
             except lmdb.Error as exc:
                 txn.abort()
-                # LMDB reports a short write (a disk filling up mid-commit) as EIO.
-                full = any(os.strerror(code) in str(exc) for code in _DISK_FULL_ERRNOS)
-                raise StoreError(f"cannot write the event store in {self.path}: {exc}",
-                                 "disk_full" if full else "io") from exc
+                raise compaction.write_error(self.path, exc) from exc
             except BaseException:
                 txn.abort()
                 raise
@@ -306,10 +336,15 @@ class Store:
             return done
         raise StoreError(f"the event store in {self.path} is full and cannot grow", "map_full")
 
+    def _writable(self) -> None:
+        if self.readonly:
+            raise StoreError(f"the event store in {self.path} is read-only", "readonly")
+
     def _dbs(self) -> Databases:
         return Databases(self._events, self._by_task, self._meta, self._view_dbs,
                          self._snaps, self._times)
 
+    @guarded
     def snapshot(self, name: str, version: int,
                  at_ns: int) -> tuple[int, dict[str, Any]] | None:
         """(seq, rows) of the newest snapshot of a view whose events are all stamped <= at_ns."""
@@ -318,6 +353,7 @@ class Store:
         with self._begin() as txn:
             return timeline.latest_snapshot(txn, self._snaps, self._meta, name, version, at_ns)
 
+    @guarded
     def skippable_blocks(self, at_ns: int) -> set[int]:
         """Blocks of `timeline.TIME_BLOCK` seqs whose every event is stamped after `at_ns`."""
         if self._times is None or self._meta is None:
@@ -325,6 +361,7 @@ class Store:
         with self._begin() as txn:
             return timeline.skippable_blocks(txn, self._times, self._meta, at_ns)
 
+    @guarded
     def view_skipped(self, name: str, version: int) -> dict[str, Any] | None:
         """How many events the stored view skipped (unknown, corrupt with their first seqs)."""
         if self._meta is None:
@@ -342,6 +379,19 @@ class Store:
             os.pwrite(self._wake_fd, b"\1", 0)
         except OSError:
             pass  # followers still catch up on their one-second timeout
+
+    def compact(self) -> tuple[int, int]:
+        """Rewrite the data file without free pages (events.compaction): sizes before, after."""
+        self._writable()
+        txn = self._begin(write=True)  # every writer waits until the new file is in place
+        try:
+            sizes = compaction.compact(self._env, txn, self.path)
+        except lmdb.Error as exc:
+            raise compaction.write_error(self.path, exc) from exc
+        finally:
+            txn.abort()
+        self._reopen()
+        return sizes
 
     def stale_readers(self) -> int:
         return 0 if self.readonly else self._env.reader_check()

@@ -52,7 +52,10 @@ def load_tasks(store: Store | None) -> dict[str, Task]:
     if stored is None:
         return rebuild(store.scan())
     rows, applied = stored
-    tasks = {key: Task.from_row(row) for key, row in rows.items()}
+    try:
+        tasks = {key: Task.from_row(row) for key, row in rows.items()}
+    except (TypeError, AttributeError) as exc:  # a damaged row: one error line, no traceback
+        raise store.damaged(exc) from exc
     for event in store.scan(after=applied):
         fold(tasks, event)
     return tasks

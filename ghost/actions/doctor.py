@@ -5,6 +5,8 @@ every value decodes (unknown types from a newer ghost are counted, not errors), 
 run 1..N without gaps, the per-task index lists exactly each task's events, and the task view
 kept in the store equals a rebuild from the first event. It also checks that the data dir and
 everything in it are private (dirs 0700, files 0600, owned by the user, no symlinks).
+It also reports a store it cannot read at all (a truncated or overwritten file, damaged pages)
+and output logs of tasks the store does not know (a store lost or replaced beside its logs).
 Exit status: 0 healthy, 65 when the log or a view is damaged, 77 when only the files are unsafe.
 """
 
@@ -12,18 +14,20 @@ from __future__ import annotations
 
 import os
 import stat
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from events.store import Store
+from events.store import Store, StoreError
 from events.types import Corrupt, Event
 from ghost import datadir
 from ghost.errors import NOPERM, GhostError
-from ghost.state.store import store_errors
+from ghost.state.store import DATA_ERR, as_ghost_error, refuse_emptied
 from projections.checkpoint import VERSION, VIEWS, TaskView, load_tasks
 from projections.tasks import Task, fold
 
-DATA_ERR = 65  # EX_DATAERR: the log or a view is damaged
+SETTLING = 10.0  # seconds: a log this new may belong to a task whose start is being recorded
 MAX_LISTED = 20  # problems of one kind listed one by one; the rest are counted
 
 
@@ -42,10 +46,13 @@ class Report:
     view_problems: list[str] = field(default_factory=list)
     files_checked: int = 0
     file_problems: list[str] = field(default_factory=list)
+    store_problems: list[str] = field(default_factory=list)  # damage that stopped a check
+    orphan_logs: list[str] = field(default_factory=list)  # logs of tasks the store lacks
 
     @property
     def data_damaged(self) -> bool:
-        return bool(self.corrupt or self.gaps or self.index_problems or self.view_problems)
+        return bool(self.corrupt or self.gaps or self.index_problems or self.view_problems
+                    or self.store_problems or self.orphan_logs)
 
     @property
     def exit_code(self) -> int:
@@ -63,6 +70,7 @@ class Report:
             "index_problems": self.index_problems, "tasks": self.tasks,
             "view_applied": self.view_applied, "view_problems": self.view_problems,
             "files_checked": self.files_checked, "file_problems": self.file_problems,
+            "store_problems": self.store_problems, "orphan_logs": self.orphan_logs,
             "healthy": self.exit_code == 0, "exit_code": self.exit_code,
         }
 
@@ -132,7 +140,7 @@ def _check_view(rows: dict[str, Any], applied: int, at_applied: dict[str, Task] 
     for key, row in rows.items():
         try:
             stored[key] = Task.from_row(row)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, AttributeError) as exc:
             report.view_problems.append(f"stored view row {key} is malformed: {exc}")
     for key in sorted(stored.keys() | at_applied.keys()):
         if key in stored and stored.get(key) != at_applied.get(key):
@@ -194,15 +202,63 @@ def verify() -> Report:
         report.file_problems.append(exc.message)
         return report
     _check_files(base, report)
-    with store_errors():
-        store = Store.open(datadir.store_dir(base), create=False, views=VIEWS,
-                           map_floor=datadir.map_floor())
-    if store is None:
-        return report
-    report.store_exists = True
-    try:
-        with store_errors():
-            _check_log(store, report)
-    finally:
-        store.close()
+    store = _open(base, report)
+    known: set[str] = set()
+    if store is not None:
+        report.store_exists = True
+        try:
+            _damage_noted(report, lambda: _check_log(store, report))
+            _damage_noted(report, lambda: known.update(store.task_ids("", limit=1 << 62)))
+        finally:
+            store.close()
+    if report.store_exists:
+        _check_orphan_logs(base, known, report)
     return report
+
+
+def _open(base: str, report: Report) -> Store | None:
+    """The store, or None when there is none or it cannot be opened (noted as damage)."""
+    try:
+        refuse_emptied(base, datadir.store_dir(base))
+    except GhostError as exc:  # opening would start a new, empty store over a lost one
+        report.store_exists = True
+        report.store_problems.append(exc.message)
+        return None
+    try:
+        return Store.open(datadir.store_dir(base), create=False, views=VIEWS,
+                          map_floor=datadir.map_floor())
+    except StoreError as exc:
+        if exc.kind != "damaged":
+            raise as_ghost_error(exc) from exc
+        report.store_exists = True
+        report.store_problems.append(str(exc))
+        return None
+
+
+def _damage_noted(report: Report, check: Callable[[], object]) -> None:
+    """Run one check; damage that stops it is a finding of the report, not a crash."""
+    try:
+        check()
+    except StoreError as exc:
+        if exc.kind != "damaged":
+            raise as_ghost_error(exc) from exc
+        report.store_problems.append(str(exc))
+
+
+def _check_orphan_logs(base: str, known: set[str], report: Report) -> None:
+    """Logs whose task the store does not know: their history was lost (or never written)."""
+    logs = datadir.logs_dir(base)
+    try:
+        names = sorted(os.listdir(logs))
+    except FileNotFoundError:
+        return
+    for name in names:
+        task = name.removesuffix(".log")
+        if task == name or task in known:
+            continue
+        try:
+            created = os.lstat(os.path.join(logs, name)).st_ctime
+        except FileNotFoundError:
+            continue  # cleaned while we looked
+        if time.time() - created >= SETTLING:
+            report.orphan_logs.append(os.path.join(logs, name))

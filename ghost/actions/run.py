@@ -176,6 +176,9 @@ def start_one(command: Sequence[str], cwd: str, env_overrides: Mapping[str, str]
         raise
     base = datadir.prepare(create=True)
     assert base is not None
+    from ghost.state.store import refuse_emptied
+
+    refuse_emptied(base, datadir.store_dir(base))  # the monitor would start a new history
     log = datadir.log_path(task, base)
     spec = {"task": task, "command": list(command), "cwd": full_cwd, "env": env,
             "env_keys": sorted(env_overrides), "log_path": log, "store": datadir.store_dir(base),

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from events.errors import StoreError
 from ghost import __version__
 from ghost.errors import GhostError
 from ghost.text import escape  # an Error: line may quote a stored string or an argument
@@ -26,6 +27,7 @@ LAZY: dict[str, tuple[str, str, str]] = {
     "history": ("ghost.cli.audit", "history_command", "Show the audit trail of tasks."),
     "events": ("ghost.cli.audit", "events_command", "Stream raw events for other tools."),
     "doctor": ("ghost.cli.doctor", "doctor_command", "Verify the event log and the views."),
+    "compact": ("ghost.cli.compact", "compact_command", "Give the space of cleaned tasks back."),
     "mcp": ("ghost.mcp.server", "mcp_command", "Serve ghost to AI assistants over MCP."),
 }
 
@@ -72,6 +74,12 @@ class Ghost(click.Group):
         except GhostError as exc:
             click.echo(f"Error: {escape(exc.message)}", err=True)
             sys.exit(exc.exit_code)
+        except StoreError as exc:  # damage met on a path no action translated: still one line
+            from ghost.state.store import as_ghost_error
+
+            error = as_ghost_error(exc)
+            click.echo(f"Error: {escape(error.message)}", err=True)
+            sys.exit(error.exit_code)
         except click.UsageError as exc:
             click.echo(f"Error: {escape(exc.format_message())}", err=True)
             sys.exit(2)

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from events.store import Store, StoreError
+from events.environment import WHAT_TO_DO
+from events.store import DATA, Store, StoreError
 from ghost import datadir
 from ghost.errors import IO, NOPERM, TEMPFAIL, GhostError
 from projections.checkpoint import VIEWS
 
 _open: dict[str, Store] = {}
 
-_EXIT = {"disk_full": IO, "map_full": TEMPFAIL, "unsafe": NOPERM, "readonly": 1, "io": 1}
+DATA_ERR = 65  # EX_DATAERR: the store's file or a value in it is damaged
+# A full disk and a failing disk share EX_IOERR; their messages say which one it is.
+_EXIT = {"disk_full": IO, "io_error": IO, "map_full": TEMPFAIL, "unsafe": NOPERM,
+         "readonly": 1, "io": 1, "damaged": DATA_ERR}
+
+
+def as_ghost_error(exc: StoreError) -> GhostError:
+    return GhostError(str(exc), _EXIT.get(exc.kind, 1))
 
 
 @contextmanager
@@ -20,7 +29,7 @@ def store_errors() -> Iterator[None]:
     try:
         yield
     except StoreError as exc:
-        raise GhostError(str(exc), _EXIT.get(exc.kind, 1)) from exc
+        raise as_ghost_error(exc) from exc
 
 
 def open_store(write: bool) -> Store | None:
@@ -33,6 +42,7 @@ def open_store(write: bool) -> Store | None:
     if store is not None and store.readonly and write:
         raise GhostError(f"cannot record anything: the event store in {path} is read-only")
     if store is None:
+        refuse_emptied(base, path)
         with store_errors():
             store = Store.open(path, create=write, views=VIEWS, map_floor=datadir.map_floor())
         if store is None:
@@ -48,3 +58,17 @@ def close_stores() -> None:
     used by a forked child, and the parent opens a fresh one when it needs it again)."""
     while _open:
         _open.popitem()[1].close()
+
+
+def refuse_emptied(base: str, path: str) -> None:
+    """An empty data file beside task logs is a lost history, not a new store: opening it
+    would silently start one (the store itself checks its lock and wake files too)."""
+    try:
+        if os.stat(os.path.join(path, DATA)).st_size:
+            return
+        logs = [n for n in os.listdir(datadir.logs_dir(base)) if n.endswith(".log")]
+    except FileNotFoundError:
+        return
+    if logs:
+        raise GhostError(f"the event store {os.path.join(path, DATA)} is damaged: it is empty, "
+                         f"but {len(logs)} task log(s) sit beside it; {WHAT_TO_DO}", DATA_ERR)
