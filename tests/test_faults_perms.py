@@ -140,3 +140,77 @@ def test_relative_xdg_data_home_is_ignored(tmp_path, monkeypatch):
     assert result.returncode == 0 and result.stdout == b"[]\n", result.stderr
     assert not (tmp_path / "relative").exists()
     assert not (home / ".local").exists()  # a read creates nothing
+
+
+# -- issue 12 item 2: every directory ghost creates is private -----------------------------------
+
+def test_every_created_ancestor_is_0700_under_umask_000(tmp_path):
+    def loose() -> None:
+        os.umask(0)
+
+    home = tmp_path / "home"
+    home.mkdir(mode=0o755)
+    deep = tmp_path / "a" / "b" / "c" / "ghost"
+    base = {k: v for k, v in os.environ.items() if k not in ("GHOST_DATA_DIR", "XDG_DATA_HOME")}
+    for env, made in (({**base, "HOME": str(home)},
+                       [home / ".local", home / ".local" / "share", home / ".local" / "share" /
+                        "ghost"]),
+                      ({**base, "GHOST_DATA_DIR": str(deep)},
+                       [tmp_path / "a", tmp_path / "a" / "b", tmp_path / "a" / "b" / "c", deep])):
+        result = subprocess.run([*GHOST, "run", "true"], env=env, capture_output=True,
+                                timeout=60, preexec_fn=loose, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        modes_of = {str(p): f"{stat.S_IMODE(os.lstat(p).st_mode):04o}" for p in made}
+        assert set(modes_of.values()) == {"0700"}, modes_of
+    assert stat.S_IMODE(os.lstat(home).st_mode) == 0o755  # an existing dir is left alone
+
+
+# -- issue 12 item 11: logs are found relative to the data dir and must be our regular files ---
+
+def _ended_task(env: dict[str, str], script: str = "echo hello") -> dict:
+    started = run_json("sh", "-c", script, env=env)
+    wait_ended(started["id"], env)
+    return started
+
+
+def test_fifo_at_a_log_path_is_refused_without_blocking(data_dir, env):
+    started = _ended_task(env)
+    os.unlink(started["log_path"])
+    os.mkfifo(started["log_path"], 0o600)
+    for args in (("log", started["id"]), ("log", "-n", "1", started["id"]),
+                 ("log", "-f", started["id"])):
+        one_error_line(ghost(*args, env=env, timeout=20), 1, "is a FIFO, not a regular file")
+    from ghost.state.logs import check_log
+
+    assert "FIFO" in (check_log(started["log_path"]) or "")
+
+
+def test_log_owned_by_someone_else_is_refused(data_dir, env):
+    started = _ended_task(env)
+    os.chown(started["log_path"], 65534, 65534)
+    one_error_line(ghost("log", started["id"], env=env), 1, "owned by uid 65534")
+
+
+def test_moved_data_dir_reads_its_own_logs_not_the_old_path(data_dir, env, tmp_path):
+    started = _ended_task(env, "echo the-real-output")
+    moved = str(tmp_path / "moved")
+    os.rename(data_dir, moved)
+    os.makedirs(os.path.join(data_dir, "logs"), mode=0o700)  # something now sits at the old path
+    with open(started["log_path"], "wb") as planted:
+        planted.write(b"planted\n")
+    env = {**env, "GHOST_DATA_DIR": moved}
+    for args in (("log", started["id"]), ("log", "-n", "1", started["id"]),
+                 ("log", "-f", started["id"])):
+        result = ghost(*args, env=env)
+        assert result.returncode == 0 and result.stdout == b"the-real-output\n", text(result)
+    os.rename(moved, data_dir + ".gone")  # the teardown looks in data_dir: put the store back
+    os.rename(data_dir, str(tmp_path / "old-place"))
+    os.rename(data_dir + ".gone", data_dir)
+
+
+def test_a_damaged_task_id_never_becomes_a_path():
+    from ghost.state.logs import task_log
+
+    with pytest.raises(GhostError) as caught:
+        task_log("../../etc/passwd")
+    assert "not a valid task id" in caught.value.message

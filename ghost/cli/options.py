@@ -52,13 +52,17 @@ class Bounded(click.ParamType):
             self.fail(f"{shown(value)} is not a finite number", param, ctx)
         if not self.low <= number <= self.high:
             unit = f" {self.unit}" if self.unit else ""
-            low, high = (f"{int(self.low)}", f"{int(self.high)}") if self.integer else \
-                (f"{self.low:g}", f"{self.high:g}")
-            self.fail(f"{shown(value)} is out of range: {low} to {high}{unit}", param, ctx)
+            self.fail(f"{shown(value)} is out of range: {_plain(self.low)} to "
+                      f"{_plain(self.high)}{unit}", param, ctx)
         return number
 
     def __repr__(self) -> str:
         return f"Bounded({self.low:g}, {self.high:g})"
+
+
+def _plain(bound: float) -> str:
+    """A bound as a person writes it: 31536000, not 3.1536e+07."""
+    return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
 
 
 class Time(click.ParamType):
