@@ -104,7 +104,9 @@ def _raise_hangup(signum: int, frame: FrameType | None) -> None:
 def attach_command(task_id: str) -> None:
     """Use a --pty task interactively: its screen, your keys. Ctrl-] detaches (it keeps running)."""
     from ghost.actions.attach import attach
+    from ghost.actions.send import interactive_task
 
+    interactive_task(task_id, need_pty=True)  # the task's refusal comes first
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise GhostError("attach needs a terminal (use `ghost send` from scripts)", USAGE)
     session, recent = attach(task_id, via=VIA)
