@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import sys
 
@@ -55,14 +56,20 @@ def run(host: str, port: int, extra_hosts: tuple[str, ...], renew: bool) -> None
                             proxy_headers=False, server_header=False, date_header=False,
                             timeout_graceful_shutdown=GRACE, access_log=False)
     server = uvicorn.Server(config)
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then raises the signal again with the
+    # handlers it found: these, which end the process as the CLI does (0, or 130 for Ctrl+C).
+    signal.signal(signal.SIGTERM, lambda *_: _leave(0))
+    signal.signal(signal.SIGINT, lambda *_: _leave(130))
     try:
         server.run(sockets=[sock])
-    except KeyboardInterrupt:
-        pass
     finally:
         sock.close()
-    # A worker thread may still block in an action (a stop waiting out its timeout): every
-    # event is already durable, so leave without waiting for it.
+    _leave(0 if server.started else 1)
+
+
+def _leave(status: int) -> None:
+    """Exit now. A worker thread may still block in an action (a stop waiting out its
+    timeout): every event is already durable, so there is nothing to wait for."""
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0 if server.started else 1)
+    os._exit(status)
