@@ -15,10 +15,10 @@ from typing import Any
 
 from events.store import Rows, Store, count_skipped
 from events.timeline import TIME_BLOCK
-from events.types import CLEANED, SPAWN_FAILED, Event
+from events.types import CLEANED, QUEUED, SPAWN_FAILED, SPAWNED, Event
 from projections.tasks import Task, apply, fold, rebuild
 
-VERSION = 1  # bump whenever `projections.tasks.apply` or `Task` changes meaning
+VERSION = 2  # bump whenever `projections.tasks.apply` or `Task` changes meaning (2: issue 15)
 
 
 class TaskView:
@@ -36,7 +36,31 @@ class TaskView:
             rows.put(event.task, after.to_row())
 
 
-VIEWS = (TaskView(),)
+class NameIndex:
+    """Task names and run keys -> the newest task that carried them: `n:NAME`, `k:KEY` ->
+    `{"id": task id}`.
+
+    Lets `ghost run --name/--key` decide inside the write transaction that records the start,
+    without reading every task. Entries are never removed: a reader checks that the task they
+    point at is still in the task view (a cleaned task frees its name and key)."""
+
+    name = "names"
+    version = 1
+
+    def apply(self, rows: Rows, event: Event) -> None:
+        if event.type not in (SPAWNED, QUEUED):
+            return
+        name, key = event.get("name"), event.get("key")
+        # Rows are maps ({"id": task id}), like every view's rows.
+        if isinstance(name, str) and name:
+            rows.put(NAME_PREFIX + name, {"id": event.task})
+        if isinstance(key, str) and key and event.get("attempt", 1) == 1:
+            rows.put(KEY_PREFIX + key, {"id": event.task})
+
+
+NAME_PREFIX = "n:"
+KEY_PREFIX = "k:"
+VIEWS = (TaskView(), NameIndex())
 
 
 def task_from_rows(rows: Rows, task_id: str) -> Task | None:

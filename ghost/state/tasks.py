@@ -46,10 +46,14 @@ def lost_reason(task: Task, current_boot: str) -> str | None:
     """Why a task recorded as running cannot be running any more, or None if it may be."""
     if task.boot_id and current_boot and task.boot_id != current_boot:
         return "the machine rebooted since the task started"
-    if identity.is_alive(task.pid, task.start_ticks):
+    if task.running and identity.is_alive(task.pid, task.start_ticks):
         return None
     if identity.is_alive(task.monitor_pid, task.monitor_start_ticks):
-        return None  # the monitor is about to record the end
+        return None  # the monitor is about to record the end (or to start the task)
+    if task.status == "queued":
+        return "its monitor died before the task could start"
+    if task.status == "restarting":
+        return "its monitor died while waiting to restart it"
     return "its monitor died, so its end was not observed"
 
 
@@ -63,7 +67,7 @@ def record_lost(store: Store, task: Task, reason: str, via: str = "reconcile") -
 
     def decide(views: Mapping[str, Rows]) -> Sequence[ev.Event]:
         now = seen[0] = task_from_rows(views["tasks"], task.id)
-        if now is None or not now.running or now.spawned_seq != task.spawned_seq:
+        if now is None or not now.live or now.spawned_seq != task.spawned_seq:
             return ()
         return (event,)
 
@@ -77,7 +81,7 @@ def record_lost(store: Store, task: Task, reason: str, via: str = "reconcile") -
 def reconcile(store: Store, tasks: dict[str, Task]) -> dict[str, Task]:
     current_boot = identity.boot_id()
     for task_id, task in list(tasks.items()):
-        if not task.running:
+        if not task.live:
             continue
         reason = lost_reason(task, current_boot)
         if reason is not None:
@@ -94,20 +98,29 @@ def load(store: Store | None) -> dict[str, Task]:
 
 
 def resolve(store: Store | None, ident: str) -> str:
-    """The full task id for a full id or a unique prefix of at least four characters."""
+    """The full task id for IDENT: an exact id, else a unique prefix of at least four
+    characters, else a task name (the newest task with that name). An id or a unique prefix
+    always wins over a name."""
     if store is None:
         raise TaskNotFound(ident)
     exact = store.task_ids(ident, limit=2)
     if ident in exact:
         return ident
-    if len(ident) < MIN_PREFIX:
-        raise TaskNotFound(ident, f" (a prefix needs at least {MIN_PREFIX} characters)")
-    matches = store.task_ids(ident)
-    if not matches:
-        raise TaskNotFound(ident)
+    matches = store.task_ids(ident) if len(ident) >= MIN_PREFIX else []
+    if len(matches) == 1:
+        return matches[0]
+    from ghost.state.names import by_name
+
+    with store_errors():
+        named = by_name(store, ident)
+    if named is not None:
+        return named
     if len(matches) > 1:
         raise AmbiguousTask(ident, matches)
-    return matches[0]
+    if len(ident) < MIN_PREFIX:
+        raise TaskNotFound(ident, f" (no task has this name, and a prefix needs at least "
+                                  f"{MIN_PREFIX} characters)")
+    raise TaskNotFound(ident)
 
 
 def get(store: Store | None, ident: str) -> Task:
@@ -122,7 +135,7 @@ def get(store: Store | None, ident: str) -> Task:
         note = (" (it was cleaned; `ghost history` still has it)" if ev.CLEANED in kinds
                 else " (it failed to start)" if ev.SPAWN_FAILED in kinds else "")
         raise TaskNotFound(task_id, note)
-    if task.running:
+    if task.live:
         reason = lost_reason(task, identity.boot_id())
         if reason is not None:
             task = record_lost(store, task, reason)
