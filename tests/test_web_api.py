@@ -146,7 +146,9 @@ def test_restart_starts_the_task_again_when_this_ghost_can(data_dir):
     (b'{"command": ["true"], "env": {"": "x"}}', 422, "invalid"),
     (b'{"command": ["true"], "env": {"A": "x\\u0000y"}}', 422, "invalid"),
     (b'{"command": ["no-such-program-xyz"]}', 422, "invalid"),
-    (b'{"command": ["true"], "pty": true}', 422, "invalid"),
+    (b'{"command": ["true"], "pty": "yes"}', 422, "invalid"),
+    (b'{"command": ["true"], "pty": true, "stdin": true}', 422, "invalid"),
+    (b'{"command": ["true"], "cols": 80}', 422, "invalid"),
 ])
 def test_bad_start_requests(data_dir, body, status, code):
     api = client()
@@ -226,3 +228,27 @@ def test_the_dashboard_is_served_with_a_strict_policy(data_dir):
                   "/static/vendor/xterm.css", "/static/vendor/LICENSE-xterm"):
         assert api.get(asset).status_code == 200, asset
     assert api.get("/static/../security.py").status_code == 404
+
+
+def test_a_terminal_task_takes_input_and_resizes(data_dir):
+    api = client()
+    response = api.post("/api/tasks", json={
+        "command": ["sh", "-c", "stty size; read line; echo got:$line"], "pty": True,
+        "cols": 100, "rows": 30})
+    if response.status_code == 422 and "not supported" in response.text:
+        pytest.skip("this build has no --pty")
+    assert response.status_code == 201, response.text
+    task = response.json()
+    if api.get(f"/api/tasks/{task['id']}").json().get("input", "none") == "none":
+        pytest.skip("this build does not run --pty tasks on a terminal yet (`ghost send` "
+                    "refuses them too)")
+    resized = api.post(f"/api/tasks/{task['id']}/resize", json={"cols": 90, "rows": 20})
+    assert resized.status_code == 200, resized.text
+    error(api.post(f"/api/tasks/{task['id']}/resize", json={"cols": 0, "rows": 20}), 422,
+          "invalid")
+    sent = api.post(f"/api/tasks/{task['id']}/write", json={"data": "abc\n"})
+    assert sent.status_code == 200 and sent.json()["bytes"] == 4, sent.text
+    wait_ended(task["id"])
+    out = api.get(f"/api/tasks/{task['id']}/output").json()["data"]
+    assert "30 100" in out and "got:abc" in out
+    error(api.post(f"/api/tasks/{task['id']}/write", json={"data": "late"}), 409, "no_input")

@@ -25,7 +25,6 @@ STOP_TIMEOUT_MAX = 86400.0
 STATUS_FILTERS = ("all", "running", "exited", "killed", "unknown", "queued", "restarting")
 SUPERVISION = ("name", "group", "key", "restart", "max_restarts", "restart_delay",
                "min_uptime", "after", "after_any")
-IO_FIELDS = ("pty", "cols", "rows", "stdin")
 DEFAULT_LIMIT = 64 * 1024
 
 
@@ -83,8 +82,27 @@ def _supervision(body: dict[str, Any]) -> Any:
     return given
 
 
-def _start(argv: list[str], cwd: str, env: dict[str, str], sup: dict[str, Any] | None
-           ) -> Any:
+def _io(body: dict[str, Any]) -> dict[str, Any] | None:
+    """--pty, --stdin, --cols/--rows, --timestamps, --log-max/--log-keep as `run` takes them
+    (checked by the action); None when none is given."""
+    io = {"pty": field(body, "pty", bool, False), "stdin": field(body, "stdin", bool, False),
+          "timestamps": field(body, "timestamps", bool, False),
+          "cols": field(body, "cols", int), "rows": field(body, "rows", int),
+          "log_max": field(body, "log_max", str), "log_keep": field(body, "log_keep", int)}
+    if not any(v not in (None, False) for v in io.values()):
+        return None
+    import inspect
+
+    from ghost.actions.run import start_one
+
+    if "io" not in inspect.signature(start_one).parameters:
+        raise ApiError(422, "invalid", "pty/stdin: not supported by this ghost yet")
+    io["explicit_size"] = io["cols"] is not None or io["rows"] is not None
+    return io
+
+
+def _start(argv: list[str], cwd: str, env: dict[str, str], sup: dict[str, Any] | None,
+           io: dict[str, Any] | None) -> Any:
     """Runs in a worker thread: validate like `ghost run` does, then start one task."""
     from ghost.actions.run import new_task_id, parse_env, record_failure, start_one
     from ghost.errors import GhostError
@@ -96,6 +114,11 @@ def _start(argv: list[str], cwd: str, env: dict[str, str], sup: dict[str, Any] |
             from ghost.actions.supervise import supervision
 
             extra["sup"] = supervision(**sup)
+        if io is not None:
+            from ghost.actions.stdio import check
+
+            check(io)
+            extra["io"] = io
     except GhostError as exc:
         record_failure(new_task_id(), argv, os.path.abspath(cwd), exc, VIA)
         raise
@@ -108,11 +131,8 @@ async def start_task(request: Request) -> Response:
     cwd = field(body, "cwd", str, None) or os.path.expanduser("~")
     env = _env(body)
     sup = _supervision(body)
-    wanted_io = [k for k in IO_FIELDS if body.get(k) not in (None, False)]
-    if wanted_io:
-        raise ApiError(422, "invalid", f"{', '.join(wanted_io)}: not supported by this ghost "
-                       "yet")
-    started = await call(request, _start, argv, cwd, env, sup)
+    io = _io(body)
+    started = await call(request, _start, argv, cwd, env, sup, io)
     return JSONResponse(task_json.started(started), status_code=201)
 
 
