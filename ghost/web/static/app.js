@@ -262,9 +262,12 @@ async function openTask(id) {
     const t = await api(`/api/tasks/${id}`);
     state.current = t.id;
     showDetails(t);
-    state.fit && state.fit.fit();
-    terminal();
+    const term = terminal();
     state.fit.fit();
+    if (state.pty && state.interactive) {  // the task's terminal takes the widget's size
+      api(`/api/tasks/${t.id}/resize`, { method: "POST", body: { cols: term.cols, rows: term.rows } })
+        .catch(() => {});
+    }
     followOutput(t.id);
     loadHistory(t.id);
   } catch (err) {
@@ -319,6 +322,7 @@ async function submitRun(event) {
   if (Object.keys(env).length) body.env = env;
   if (form.name.value.trim()) body.name = form.name.value.trim();
   if (form.group.value.trim()) body.group = form.group.value.trim();
+  if (form.pty.checked) body.pty = true;
   try {
     const t = await api("/api/tasks", { method: "POST", body });
     $("#run-dialog").close();
