@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from events.types import EXITED, KILLED, LOST, SPAWNED, STOP_REQUESTED, Event
+from events.types import EXITED, KILLED, LOST, SPAWNED, STOP_REQUESTED, Event, current_version
 from ghost.process import identity
 
 T0 = 1_780_000_000_000_000_000  # 2026-05-28 20:26:40 UTC: every fixed event counts from here
@@ -82,9 +82,13 @@ def rendered_lines(log: Any) -> list[str]:
 
 # -- stores of fixed events (screenshots) ---------------------------------------------------
 
+def _event(kind: str, task: str, data: dict[str, Any], at: int) -> Event:
+    return Event(kind, task, data, at, current_version(kind))
+
+
 def _spawned(task: str, command: list[str], cwd: str, pid: int, at: int, log_path: str,
              env_keys: Iterable[str] = (), ticks: int = 100, boot: str = "an-older-boot") -> Event:
-    return Event(SPAWNED, task, {
+    return _event(SPAWNED, task, {
         "command": command, "cwd": cwd, "pid": pid, "pgid": pid, "start_ticks": ticks,
         "boot_id": boot, "log_path": log_path, "env_keys": list(env_keys),
         "monitor": {"pid": pid, "start_ticks": ticks},
@@ -114,39 +118,39 @@ def fixed_store(data_dir: str) -> dict[str, str]:
         "lost": "4e5f6071-0000-4000-8000-000000000005",
         "lint": "5f607182-0000-4000-8000-000000000006",
     }
-    log_of = {name: os.path.join(logs, f"{tid}.log") for name, tid in ids.items()}
+    # Only the running task's log is read (the log view); the others get a fixed path, so the
+    # details screen shows the same text whatever the test's temporary directory.
+    log_of = {name: f"/home/demo/.local/share/ghost/logs/{tid}.log" for name, tid in ids.items()}
+    log_of["web"] = os.path.join(logs, f"{ids['web']}.log")
     with open(log_of["web"], "wb") as f:
         for i in range(1, 41):
             f.write(f"GET /api/items/{i} 200 {i * 3} ms\n".encode())
         f.write(b"\x1b[32mready\x1b[0m on http://localhost:5173 \x1b]0;pwned\x07\n")
         f.write(b"\x1b[31merror\x1b[0m: \x1b[2Jcache miss for /favicon.ico\n")
-    for name in ("build", "tests", "worker", "lost", "lint"):
-        with open(log_of[name], "wb") as f:
-            f.write(f"{name} output\n".encode())
     boot = identity.boot_id()
     init_ticks = identity.start_ticks(1)
     events = [
         _spawned(ids["build"], ["make", "-j4", "all"], "/home/demo/app", 20101, T0,
                  log_of["build"]),
-        Event(EXITED, ids["build"], {"code": 0, "end_ns": T0 + 42 * S}, T0 + 42 * S),
+        _event(EXITED, ids["build"], {"code": 0, "end_ns": T0 + 42 * S}, T0 + 42 * S),
         _spawned(ids["tests"], ["pytest", "-x", "tests/"], "/home/demo/app", 20202, T0 + 60 * S,
                  log_of["tests"], env_keys=["CI"]),
-        Event(EXITED, ids["tests"], {"code": 1, "end_ns": T0 + 95 * S}, T0 + 95 * S),
+        _event(EXITED, ids["tests"], {"code": 1, "end_ns": T0 + 95 * S}, T0 + 95 * S),
         _spawned(ids["worker"], ["python", "worker.py", "--queue", "jobs"], "/home/demo/svc",
                  20303, T0 + 120 * S, log_of["worker"]),
-        Event(STOP_REQUESTED, ids["worker"], {
+        _event(STOP_REQUESTED, ids["worker"], {
             "signal": "SIGTERM", "timeout": 10.0, "force": False,
             "actor": {"via": "tui", "user": "demo", "uid": 1000, "pid": 4243, "tty": ""}},
             T0 + 400 * S),
-        Event(KILLED, ids["worker"], {"signal": "SIGTERM", "signum": 15,
+        _event(KILLED, ids["worker"], {"signal": "SIGTERM", "signum": 15,
                                       "end_ns": T0 + 401 * S}, T0 + 401 * S),
         _spawned(ids["lost"], ["tail", "-f", "/var/log/syslog"], "/", 20404, T0 + 500 * S,
                  log_of["lost"]),
-        Event(LOST, ids["lost"], {"reason": "the machine rebooted since the task started"},
+        _event(LOST, ids["lost"], {"reason": "the machine rebooted since the task started"},
               T0 + 900 * S),
         _spawned(ids["lint"], ["ruff", "check", "."], "/home/demo/app", 20505, T0 + 1000 * S,
                  log_of["lint"]),
-        Event(EXITED, ids["lint"], {"code": 0, "end_ns": T0 + 1001 * S}, T0 + 1001 * S),
+        _event(EXITED, ids["lint"], {"code": 0, "end_ns": T0 + 1001 * S}, T0 + 1001 * S),
         _spawned(ids["web"], ["npm", "run", "dev"], "/home/demo/web", 1, T0 + 1200 * S,
                  log_of["web"], env_keys=["PORT", "API_TOKEN"], ticks=init_ticks, boot=boot),
     ]

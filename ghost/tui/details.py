@@ -63,7 +63,10 @@ class DetailsScreen(Screen[None]):
         Binding("j,down", "scroll(1)", "Down", show=False),
         Binding("k,up", "scroll(-1)", "Up", show=False),
     ]
-    DEFAULT_CSS = "DetailsScreen VerticalScroll { padding: 0 1; }"
+    DEFAULT_CSS = """
+    DetailsScreen #title { height: 1; padding: 0 1; background: $boost; }
+    DetailsScreen VerticalScroll { padding: 0 1; }
+    """
 
     def __init__(self, task_id: str, at: str | None = None) -> None:
         super().__init__()
@@ -71,6 +74,8 @@ class DetailsScreen(Screen[None]):
         self.at = at
 
     def compose(self) -> ComposeResult:
+        yield Static(Text(f"Task {self.task_id[:8]}" + (f" as of {model.visible(self.at)}"
+                                                          if self.at else "")), id="title")
         with VerticalScroll(id="scroll"):
             yield Static("Loading ...", id="body")
         yield Footer()

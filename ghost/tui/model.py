@@ -53,10 +53,10 @@ def status_text(task: Task) -> str:
     return task.status
 
 
-def local_time(ns: int | None, with_date: bool = True) -> str:
+def local_time(ns: int | None, short: bool = False) -> str:
     if not ns:
         return ""
-    fmt = "%Y-%m-%d %H:%M:%S" if with_date else "%H:%M:%S"
+    fmt = "%m-%d %H:%M:%S" if short else "%Y-%m-%d %H:%M:%S"  # short: the table, at 80 columns
     return time.strftime(fmt, time.localtime(ns / 1e9))
 
 
@@ -101,7 +101,7 @@ def _columns() -> list[Column]:
         Column("pid", "PID", lambda t, _: str(t.pid), lambda t, _: t.pid),
         Column("status", "Status", lambda t, _: status_text(t),
                lambda t, _: (t.status, t.exit_code or 0)),
-        Column("started", "Started", lambda t, _: local_time(t.started_ns),
+        Column("started", "Started", lambda t, _: local_time(t.started_ns, short=True),
                lambda t, _: t.spawned_seq),
         Column("duration", "Duration", lambda t, now: duration(elapsed_ns(t, now)),
                lambda t, now: elapsed_ns(t, now)),

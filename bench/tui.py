@@ -1,0 +1,213 @@
+"""`ghost ui` speed: first paint with 1,000 tasks, table update after a commit, idle CPU, log
+follow latency. Textual's headless app (`run_test`), the real store, the real reader threads.
+
+    .venv/bin/python bench/tui.py            # 1,000 tasks, 15 samples, 10 s idle
+    .venv/bin/python bench/tui.py --quick    # 200 tasks, 3 samples, 2 s idle (smoke test)
+
+* first paint: from the app starting to the table holding every task (store already warm:
+  the OS cache holds it, as it does for a user who just ran `ghost list`);
+* table update: from the commit of a `spawned` event (made in this process, in the app's own
+  event loop) to the table showing the new row, woken by the store's wake file like `list
+  --watch`;
+* idle CPU: process CPU time over wall time while nothing happens, with 1,000 tasks listed and
+  5 running (their durations tick once a second);
+* log follow: from a write to a running task's log file to the line being in the log view.
+
+Prints medians (and the worst sample) as a Markdown table. Every task it starts is killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+SETTLE = 0.25  # between samples: more than watch_tasks' 50 ms redraw throttle
+
+
+def fill(count: int) -> None:
+    """`count` finished tasks, appended as events in one go (no processes needed)."""
+    from events.types import EXITED, SPAWNED, Event, current_version
+    from ghost.state.store import open_store
+
+    store = open_store(write=True)
+    assert store is not None
+    now = time.time_ns() - count * 1_000_000_000
+    events = []
+    for i in range(count):
+        task = f"{i:08x}-0000-4000-8000-{i:012x}"
+        at = now + i * 1_000_000_000
+        events.append(Event(SPAWNED, task, {
+            "command": ["sh", "-c", f"echo {i}"], "cwd": "/tmp", "pid": 100000 + i,
+            "pgid": 100000 + i, "start_ticks": 1, "boot_id": "bench-boot",
+            "log_path": f"/nonexistent/{task}.log"}, at, current_version(SPAWNED)))
+        events.append(Event(EXITED, task, {"code": i % 3, "end_ns": at + 5_000_000},
+                            at + 5_000_000, current_version(EXITED)))
+    store.append(events)
+
+
+def start_tasks(n: int, command: list[str]) -> list[Any]:
+    """`n` real running tasks, through the CLI (as a user would start them)."""
+    import json
+
+    started = []
+    for _ in range(n):
+        out = subprocess.run([sys.executable, "-m", "ghost", "run", "--json", *command],
+                             capture_output=True, check=True, timeout=60)
+        started.append(json.loads(out.stdout.decode().splitlines()[0]))
+    return started
+
+
+def kill_all(started: list[Any]) -> None:
+    from ghost.process import identity
+    from ghost.state.store import open_store
+    from projections.checkpoint import load_tasks
+
+    store = open_store(write=False)
+    tasks = load_tasks(store) if store is not None else {}
+    for item in started:
+        task = tasks.get(item["id"])
+        if task is not None:
+            identity.signal_task(task.pid, task.pgid, task.start_ticks, signal.SIGKILL)
+
+
+async def until(pilot: Any, predicate: Callable[[], Any], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit("timed out")
+        await pilot.pause(0.001)
+
+
+async def first_paint(count: int) -> tuple[float, float]:
+    """(first screenful drawn, every row in the table), from the app's start."""
+    from ghost.tui.app import GhostApp
+    from ghost.tui.tasks import FIRST_ROWS
+
+    app = GhostApp()
+    start = time.perf_counter()
+    async with app.run_test(size=(160, 48)) as pilot:
+        table = app.main.table
+        await until(pilot, lambda: app.main.loaded and table.row_count >= min(count, FIRST_ROWS))
+        await pilot.pause(0)  # the refresh that draws them
+        first = time.perf_counter() - start
+        await until(pilot, lambda: table.row_count >= count)
+        every = time.perf_counter() - start
+        await pilot.press("q")
+    return first, every
+
+
+async def live(samples: int, idle: float, running: list[Any]) -> dict[str, list[float]]:
+    from events.types import EXITED, SPAWNED, Event, current_version
+    from ghost.state.store import open_store
+    from ghost.tui.app import GhostApp
+    from ghost.tui.logscreen import LogScreen
+
+    store = open_store(write=True)
+    assert store is not None
+    out: dict[str, list[float]] = {"update": [], "follow": [], "idle": []}
+    app = GhostApp()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: app.main.loaded)
+        for i in range(samples):
+            await pilot.pause(SETTLE)
+            task = f"ffff{i:04x}-0000-4000-8000-{i:012x}"
+            at = time.time_ns()
+            store.append([Event(SPAWNED, task, {
+                "command": ["true"], "cwd": "/", "pid": 1, "pgid": 1, "start_ticks": 1,
+                "boot_id": "bench-boot", "log_path": "/nonexistent"}, at,
+                current_version(SPAWNED)),
+                Event(EXITED, task, {"code": 0, "end_ns": at}, at, current_version(EXITED))])
+            committed = time.perf_counter()
+            await until(pilot, lambda t=task: t in app.main._cells)
+            out["update"].append(time.perf_counter() - committed)
+        # Idle: nothing changes; only the reader threads' safety-net wake-ups and the
+        # running tasks' duration tick run.
+        await pilot.pause(1.0)
+        cpu, wall = time.process_time(), time.perf_counter()
+        await pilot.pause(idle)
+        out["idle"].append((time.process_time() - cpu) / (time.perf_counter() - wall))
+        # Follow: a running task's log view, and lines appended to its file.
+        task = app.main.tasks[running[0]["id"]]
+        screen = LogScreen(task)
+        await app.push_screen(screen)
+        await until(pilot, lambda: screen.feed is not None)
+        await pilot.pause(0.5)
+        with open(task.log_path, "ab") as log:
+            for i in range(samples):
+                await pilot.pause(SETTLE)
+                seen = screen.lines_seen
+                log.write(f"bench line {i}\n".encode())
+                log.flush()
+                written = time.perf_counter()
+                await until(pilot, lambda s=seen: screen.lines_seen > s)
+                out["follow"].append(time.perf_counter() - written)
+        await pilot.press("escape", "q")
+    return out
+
+
+def import_time(runs: int) -> list[float]:
+    code = "import time; t = time.perf_counter(); import ghost.tui.app; " \
+           "print(time.perf_counter() - t)"
+    return [float(subprocess.run([sys.executable, "-c", code], capture_output=True, check=True,
+                                 text=True, timeout=60).stdout) for _ in range(runs)]
+
+
+def row(name: str, values: list[float], unit: str = "ms", scale: float = 1000) -> str:
+    med = statistics.median(values) * scale
+    worst = max(values) * scale
+    return f"| {name} | {med:.1f} {unit} | {worst:.1f} {unit} | {len(values)} |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    count, samples, idle = (200, 3, 2.0) if args.quick else (1000, 15, 10.0)
+    with tempfile.TemporaryDirectory(prefix="ghost-bench-tui-") as tmp:
+        os.environ["GHOST_DATA_DIR"] = os.path.join(tmp, "data")
+        fill(count)
+        running = start_tasks(5, ["sleep", "600"])
+        try:
+            paints = [asyncio.run(first_paint(count + 5)) for _ in range(max(3, samples // 3))]
+            cold = paints.pop(0)  # the first run also pays for importing Textual's modules
+            results = asyncio.run(live(samples, idle, running))
+        finally:
+            kill_all(running)
+            from ghost.state.store import close_stores
+
+            time.sleep(1.2)  # let the app's reader threads see their stop flag
+            close_stores()
+        imports = import_time(3)
+    print(f"ghost ui, headless (Textual {_textual_version()}), {count} finished + 5 running "
+          f"tasks, {os.cpu_count()} CPUs\n")
+    print("| measure | median | worst | samples |")
+    print("|---|---|---|---|")
+    print(row("import ghost.tui.app (cold process)", imports))
+    print(row(f"first paint, {count + 5} tasks (first screenful drawn)", [p[0] for p in paints]))
+    print(row(f"every one of the {count + 5} rows in the table", [p[1] for p in paints]))
+    print(row("first paint in a fresh process (once)", [cold[0]]))
+    print(row("table update after a commit", results["update"]))
+    print(row("log follow: write -> line in the view", results["follow"]))
+    print(row(f"idle CPU ({idle:.0f} s)", results["idle"], unit="% of a core", scale=100))
+
+
+def _textual_version() -> str:
+    from importlib.metadata import version
+
+    return version("textual")
+
+
+if __name__ == "__main__":
+    main()

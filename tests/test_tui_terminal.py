@@ -1,0 +1,89 @@
+"""`ghost ui` as a user runs it: the installed command in a real terminal (tmux), and without
+Textual installed."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+from support import run_json, text
+
+TMUX = shutil.which("tmux")
+
+
+def test_without_textual_it_says_how_to_install_it(env):
+    code = ("import runpy, sys; sys.modules['textual'] = None; sys.argv = ['ghost', 'ui'];"
+            "runpy.run_module('ghost', run_name='__main__')")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            timeout=60)
+    assert result.returncode == 1
+    assert text(result) == ("", "Error: ghost ui needs Textual: pip install 'ghost-tasks[tui]'\n")
+
+
+class Terminal:
+    """One tmux server on a private socket, running one command in a 100x30 window."""
+
+    def __init__(self, socket: str, command: str, env: dict[str, str]) -> None:
+        self.base = ["tmux", "-S", socket]
+        self.env = env
+        subprocess.run([*self.base, "new-session", "-d", "-x", "100", "-y", "30", "-s", "ui",
+                        command], env=env, check=True, timeout=30)
+
+    def screen(self) -> str:
+        result = subprocess.run([*self.base, "capture-pane", "-p", "-t", "ui"], env=self.env,
+                                capture_output=True, timeout=30)
+        return result.stdout.decode(errors="replace")
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run([*self.base, "send-keys", "-t", "ui", *keys], env=self.env, check=True,
+                       timeout=30)
+
+    def wait_for(self, predicate, timeout: float = 30.0, what: str = "the screen") -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            shown = self.screen()
+            if predicate(shown):
+                return shown
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; screen:\n{shown}")
+            time.sleep(0.05)
+
+    def alive(self) -> bool:
+        return subprocess.run([*self.base, "has-session", "-t", "ui"], env=self.env,
+                              capture_output=True, timeout=30).returncode == 0
+
+    def close(self) -> None:
+        subprocess.run([*self.base, "kill-server"], env=self.env, capture_output=True,
+                       timeout=30)
+
+
+@pytest.mark.skipif(TMUX is None, reason="tmux is not installed")
+def test_the_installed_command_in_a_real_terminal(data_dir, env, tmp_path):
+    pytest.importorskip("textual")
+    task = run_json("sh", "-c", "echo $((6*7)) is the answer; sleep 300", env=env)["id"]
+    ghost = os.path.join(os.path.dirname(sys.executable), "ghost")
+    # After the UI exits, the shell prints its exit code and waits, so the screen it left
+    # behind can be read: the terminal restored, nothing else printed.
+    command = (f"env GHOST_DATA_DIR={shlex.quote(data_dir)} {shlex.quote(ghost)} ui; "
+               "echo UI-EXIT=$?; sleep 60")
+    term = Terminal(str(tmp_path / "tmux.sock"), command, env)
+    try:
+        term.wait_for(lambda s: task[:8] in s and "running" in s, what="the task's row")
+        term.keys("l")
+        # (the output is not in the command line, which the task list shows too)
+        term.wait_for(lambda s: "42 is the answer" in s, what="the log view")
+        term.keys("Escape")  # alone: ESC then s at once would read as Alt+s
+        term.wait_for(lambda s: "All 1" in s, what="the task list again")
+        term.keys("s")
+        term.wait_for(lambda s: "killed SIGTERM" in s, what="the stopped task")
+        term.keys("q")
+        left = term.wait_for(lambda s: "UI-EXIT=" in s, what="the UI to exit")
+        assert [line for line in left.splitlines() if line.strip()] == ["UI-EXIT=0"]
+    finally:
+        term.close()
+    assert not term.alive()
