@@ -22,7 +22,9 @@ IDENT_HELP = ("ID is a task id, a unique prefix of one (4+ characters) or a task
 _RUN_OPTIONS = (
     click.option("--name", default=None, metavar="NAME",
                  help="Name the task (letters, digits, . _ -; up to 64). Refused while another "
-                      "task with this name is running; usable wherever a task id is."),
+                      "task with this name is running. Usable wherever a task id is: an exact "
+                      "id or a unique id prefix wins over a name, which means the newest task "
+                      "with it."),
     click.option("-g", "--group", default=None, metavar="GROUP",
                  help="Put the task in GROUP (default: default), for list/stop/kill/wait/"
                       "cleanup/restart -g."),
