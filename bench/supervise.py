@@ -156,7 +156,8 @@ def waiter_memory(ghost: Ghost) -> tuple[int, int] | None:
 def summary(samples: list[float]) -> str:
     if not samples:
         return "-"
-    return f"{statistics.median(samples):.1f} ms ({min(samples):.1f}–{max(samples):.1f}, n={len(samples)})"
+    low, high = min(samples), max(samples)
+    return f"{statistics.median(samples):.1f} ms ({low:.1f}–{high:.1f}, n={len(samples)})"
 
 
 def main(argv: list[str] | None = None) -> int:
