@@ -29,6 +29,7 @@ LAZY: dict[str, tuple[str, str, str]] = {
     "doctor": ("ghost.cli.doctor", "doctor_command", "Verify the event log and the views."),
     "compact": ("ghost.cli.compact", "compact_command", "Give the space of cleaned tasks back."),
     "mcp": ("ghost.mcp.server", "mcp_command", "Serve ghost to AI assistants over MCP."),
+    "ui": ("ghost.tui.command", "ui_command", "A live terminal UI for tasks and their logs."),
 }
 
 
