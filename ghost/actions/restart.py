@@ -11,6 +11,7 @@ the monitor records the start only if nothing overtook it (a stop, a cleanup, an
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 
 from events import types as ev
@@ -83,7 +84,10 @@ def restart(ident: str, timeout: float = 10.0, *, via: str) -> Started:
     spec["actor"] = actor(via)
     spec["env"] = {**os.environ, **{str(k): str(v) for k, v in
                                     dict(launch_spec.get("env") or {}).items()}}
-    close_stores()  # fork the monitor from a process without an open store (fast path)
+    if threading.active_count() == 1:
+        close_stores()  # fork the monitor from a process without an open store (fast path)
+    # A threaded caller (ghost ui: its reader threads use the store) keeps it open, and
+    # launch() starts the monitor with posix_spawn instead of a fork.
     result = launch(spec)
     if not result.get("ok"):
         now = get(open_store(write=False), task.id)
