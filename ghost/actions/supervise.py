@@ -163,9 +163,12 @@ def launch_spec(spec: dict[str, Any], env_overrides: Mapping[str, str],
         known = _known(sup)
         if known is not None:
             return known
+        import threading
+
         from ghost.state.store import close_stores
 
-        close_stores()  # so the monitor is forked from a process without an open store
+        if threading.active_count() == 1:  # a threaded caller (ghost ui) keeps its store:
+            close_stores()  # so the monitor is forked from a process without an open store
     from ghost.state import specs
 
     specs.write(base, spec["task"], {"command": spec["command"], "cwd": spec["cwd"],
