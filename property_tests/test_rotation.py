@@ -26,17 +26,28 @@ chunks = st.lists(st.tuples(st.binary(min_size=1, max_size=300), st.sampled_from
 
 @settings(max_examples=150, deadline=None)
 @given(chunks=chunks, log_max=st.integers(min_value=1, max_value=700),
-       keep=st.integers(min_value=0, max_value=4))
-def test_rotation_keeps_whole_pieces_and_every_byte_once(chunks, log_max, keep):
+       keep=st.integers(min_value=0, max_value=4), spliced=st.booleans())
+def test_rotation_keeps_whole_pieces_and_every_byte_once(chunks, log_max, keep, spliced):
+    """`spliced`: the chunks come through a pipe and LogWriter.take (splice), as a --stdin or
+    --timestamps task's output does; else through LogWriter.write, as a PTY's does."""
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "task.log")
         writer = LogWriter(path, log_max, keep)
         written = b""
         owner = []  # the stream of every byte written
+        pipe_r, pipe_w = os.pipe()
+        os.set_blocking(pipe_r, False)
         for data, stream in chunks:
-            writer.write(data, stream)
+            if spliced:
+                os.write(pipe_w, data)
+                while writer.take(pipe_r, stream) > 0:
+                    pass
+            else:
+                writer.write(data, stream)
             written += data
             owner += [stream] * len(data)
+        os.close(pipe_r)
+        os.close(pipe_w)
         writer.close()
         assert not writer.failed
 

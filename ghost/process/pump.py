@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 READ_SIZE = 1 << 16
+SPLICE_SIZE = 1 << 20  # a whole (grown) pipe per call: see ghost.process.plumbing.PIPE_SIZE
 STDOUT, STDERR, PTY = 1, 2, 3  # stream tags in the index; 0 marks the start of a log piece
 STREAM_NAMES = {STDOUT: "stdout", STDERR: "stderr", PTY: "pty"}
 TAG_SHIFT = 56  # index word 0 = logical offset | stream << 56
@@ -45,10 +46,12 @@ def index_path(log_path: str) -> str:
 
 
 APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+# The log itself is written at explicit offsets (pwrite, splice): splice refuses O_APPEND files.
+LOG = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _open_new(path: str) -> int:
-    return os.open(path, APPEND | os.O_TRUNC, 0o600)
+def _open_new(path: str, flags: int = APPEND) -> int:
+    return os.open(path, flags | os.O_TRUNC, 0o600)
 
 
 class LogWriter:
@@ -59,7 +62,7 @@ class LogWriter:
         self.path = log_path
         self.idx_path = index_path(log_path)
         # Opened by the pump, once the task is recorded; a later attempt (restart) appends.
-        self.fd = os.open(log_path, APPEND, 0o600)
+        self.fd = os.open(log_path, LOG, 0o600)
         self.idx = os.open(self.idx_path, APPEND, 0o600)
         self.max = log_max
         self.keep = keep
@@ -102,6 +105,38 @@ class LogWriter:
                 return
             view = view[room:]
 
+    def take(self, fd: int, stream: int) -> int:
+        """Move what the pipe `fd` holds into the log with splice (no copy through Python):
+        the byte count, 0 at the pipe's end, -1 when it is empty now. After a failed write it
+        reads instead, so the pipe is drained whatever happens to the disk."""
+        if self.failed or self.full_after >= 0:
+            try:
+                data = os.read(fd, READ_SIZE)
+            except BlockingIOError:
+                return -1
+            self.write(data, stream)
+            return len(data)
+        now = _now()
+        if self.max and self.size >= self.max:
+            try:
+                self._rotate(now)
+            except OSError as exc:
+                self._fail(exc)
+                return self.take(fd, stream)
+        room = SPLICE_SIZE if not self.max else min(SPLICE_SIZE, self.max - self.size)
+        if stream != self.last_stream or now - self.last_ns >= COALESCE_NS:
+            self._index(now, stream)  # before the bytes: a reader never sees them untagged
+        try:
+            moved = os.splice(fd, self.fd, room, offset_dst=self.size)
+        except BlockingIOError:
+            return -1
+        except OSError as exc:  # e.g. ENOSPC: tell once, then drain by reading
+            self._fail(exc)
+            return self.take(fd, stream)
+        self.logical += moved
+        self.size += moved
+        return moved
+
     def _index(self, now: int, stream: int) -> None:
         try:
             os.write(self.idx, record(self.logical, now, stream))
@@ -119,7 +154,7 @@ class LogWriter:
                     end = min(end, self.full_after - self.logical)
                     if end <= done:
                         raise OSError(28, "No space left on device")
-                done += os.write(self.fd, part[done:end])
+                done += os.pwrite(self.fd, part[done:end], self.size + done)
         except OSError as exc:
             self._fail(exc)
         return done
@@ -151,7 +186,7 @@ class LogWriter:
                     os.unlink(path)
                 except FileNotFoundError:
                     pass
-        self.fd = _open_new(self.path)
+        self.fd = _open_new(self.path, LOG)
         self.idx = _open_new(self.idx_path)
         self.size = 0
         self._mark(now)
@@ -226,8 +261,15 @@ class Pump:
 
     def _copy(self, fd: int) -> bool:
         """One read of `fd` into the log; False at its end (EOF, or EIO: the PTY hung up)."""
+        stream = self.outputs[fd]
+        data = b""
         try:
-            data = os.read(fd, READ_SIZE)
+            if stream != PTY:  # a pipe: spliced straight into the log
+                moved = self.writer.take(fd, stream)
+                if moved:
+                    return True  # bytes moved, or none there now (-1)
+            else:
+                data = os.read(fd, READ_SIZE)
         except BlockingIOError:
             return True
         except OSError:
@@ -237,7 +279,7 @@ class Pump:
             del self.outputs[fd]
             os.close(fd)
             return False
-        self.writer.write(data, self.outputs[fd])
+        self.writer.write(data, stream)
         return True
 
     def _reap(self) -> tuple[int, Any] | None:
