@@ -39,6 +39,18 @@ async def next_item(sub: Subscription) -> tuple[str, Any] | None:
         return None
 
 
+def drain(sub: Subscription, first: tuple[str, Any], limit: int = 512) -> list[tuple[str, Any]]:
+    """`first` and whatever else is already queued: a client that fell behind catches up in
+    one write instead of one per item."""
+    items = [first]
+    while len(items) < limit:
+        try:
+            items.append(sub.queue.get_nowait())
+        except asyncio.QueueEmpty:
+            break
+    return items
+
+
 def state(request: Request) -> Any:
     return request.app.state
 
@@ -67,13 +79,17 @@ async def events_stream(request: Request) -> StreamingResponse:
                 if item is None:
                     yield ": keepalive\n\n"
                     continue
-                kind, payload = item
-                if kind == END:
-                    return  # the client reconnects with Last-Event-ID
-                fresh = [(seq, line) for seq, line in payload if seq > sent]
-                if fresh:
-                    sent = fresh[-1][0]
-                    yield "".join(f"id: {seq}\ndata: {line}\n\n" for seq, line in fresh)
+                out: list[str] = []
+                for kind, payload in drain(sub, item):
+                    if kind == END:
+                        yield "".join(out)
+                        return  # the client reconnects with Last-Event-ID
+                    fresh = [(seq, line) for seq, line in payload if seq > sent]
+                    if fresh:
+                        sent = fresh[-1][0]
+                        out.extend(f"id: {seq}\ndata: {line}\n\n" for seq, line in fresh)
+                if out:
+                    yield "".join(out)
         finally:
             sub.close()
 
@@ -127,21 +143,24 @@ async def output_stream(request: Request) -> StreamingResponse:
                 if item is None:
                     yield ": keepalive\n\n"
                     continue
-                kind, payload = item
-                if kind == "output":
-                    start, data = payload
-                    if start + len(data) <= position:
+                fresh = bytearray()
+                for kind, payload in drain(sub, item):
+                    if kind == "output":
+                        start, data = payload
+                        if start + len(data) > position:
+                            data = data[max(0, position - start):]
+                            position += len(data)
+                            fresh += data
                         continue
-                    data = data[max(0, position - start):]
-                    position += len(data)
-                    yield decoder.message(data)
-                elif kind == "ended":
-                    yield decoder.message(b"", final=True)
-                    task = json.dumps(task_json.task(payload))
-                    yield f"id: {decoder.emitted}\nevent: end\ndata: {task}\n\n"
-                    return
-                else:
+                    last = decoder.message(bytes(fresh))
+                    if kind == "ended":
+                        last += decoder.message(b"", final=True)
+                        task = json.dumps(task_json.task(payload))
+                        last += f"id: {decoder.emitted}\nevent: end\ndata: {task}\n\n"
+                    yield last
                     return  # END: the follower stopped; the client resumes from its last id
+                if fresh:
+                    yield decoder.message(bytes(fresh))
         finally:
             sub.close()
 

@@ -23,7 +23,7 @@ from ghost.web import feeds
 from ghost.web.calls import VIA, call
 from ghost.web.errors import MAX_BODY, ApiError, from_ghost
 from ghost.web.hub import END
-from ghost.web.streams import Decoder
+from ghost.web.streams import Decoder, drain
 
 
 def translate(record: dict[str, Any]) -> dict[str, Any] | None:
@@ -104,20 +104,24 @@ class Session:
                 position += len(data)
                 await emit(data)
             while True:
-                kind, payload = await sub.queue.get()
-                if kind == "output":
-                    start, data = payload
-                    if start + len(data) > position:
-                        data = data[max(0, position - start):]
-                        position += len(data)
-                        await emit(data)
-                    continue
-                if kind == "ended":
-                    await emit(b"", final=True)
-                reason = "ended" if kind == "ended" else "stopped"
-                await self.send({"type": "unsubscribed", "id": task_id, "reason": reason,
-                                 "offset": decoder.emitted})
-                return
+                fresh = bytearray()
+                for kind, payload in drain(sub, await sub.queue.get()):
+                    if kind == "output":
+                        start, data = payload
+                        if start + len(data) > position:
+                            data = data[max(0, position - start):]
+                            position += len(data)
+                            fresh += data
+                        continue
+                    await emit(bytes(fresh))
+                    if kind == "ended":
+                        await emit(b"", final=True)
+                    reason = "ended" if kind == "ended" else "stopped"
+                    await self.send({"type": "unsubscribed", "id": task_id, "reason": reason,
+                                     "offset": decoder.emitted})
+                    return
+                if fresh:
+                    await emit(bytes(fresh))
         finally:
             sub.close()
             self.outputs.pop(task_id, None)
