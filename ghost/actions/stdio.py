@@ -73,3 +73,4 @@ def complete(spec: dict[str, Any], io: Mapping[str, Any], base: str) -> None:
     if checked["log_max"]:
         fields.update(log_max=checked["log_max"], log_keep=checked["log_keep"])
     spec["io_fields"] = fields
+

@@ -9,6 +9,7 @@ returns None and nothing here runs: the fast path writes straight into the log, 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,3 +136,22 @@ def waiter_args(plumbing: Plumbing, log_path: str, io: dict[str, Any]) -> list[s
               "out": ",".join(f"{fd}:{tag}" for fd, tag in plumbing.outputs.items()),
               "in": plumbing.input_fd, "listen": plumbing.listen_fd, "inbox": plumbing.inbox_path}
     return pump.encode(config)
+
+
+def for_attempt(launch: Mapping[str, Any], env: dict[str, str]) -> dict[str, Any]:
+    """What a restart (ghost.process.restarts) adds to the next attempt's monitor spec, from the
+    launch spec `complete` kept: the same stdio. Empty for a task ghost did not pump."""
+    saved = launch.get("stdio")
+    if not saved:
+        return {}
+    extra: dict[str, Any] = {"io": dict(saved["io"]), "io_fields": dict(saved["io_fields"])}
+    if saved["io"].get("pty") and "TERM" not in env:
+        extra["env"] = {**env, "TERM": "xterm-256color"}
+    return extra
+
+
+def to_launch(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of the monitor spec a restart needs again (kept in the launch spec file)."""
+    if not spec.get("io"):
+        return {}
+    return {"stdio": {"io": dict(spec["io"]), "io_fields": dict(spec["io_fields"])}}
