@@ -30,6 +30,7 @@ LAZY: dict[str, tuple[str, str, str]] = {
     "compact": ("ghost.cli.compact", "compact_command", "Give the space of cleaned tasks back."),
     "mcp": ("ghost.mcp.server", "mcp_command", "Serve ghost to AI assistants over MCP."),
     "ui": ("ghost.tui.command", "ui_command", "A live terminal UI for tasks and their logs."),
+    "serve": ("ghost.web.command", "serve_command", "Serve the HTTP API and web dashboard."),
 }
 
 
