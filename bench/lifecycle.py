@@ -1,6 +1,13 @@
 """Task lifecycle figures: `ghost run`, `ghost list` at 1,000 tasks, `ghost status`, monitor memory.
 
     .venv/bin/python bench/lifecycle.py [--rounds 20] [--tasks 1000] [--against OTHER/bin/ghost]
+    .venv/bin/python bench/lifecycle.py --list-scaling [--rounds 11] [--against OTHER/bin/ghost]
+
+`--list-scaling` measures `ghost list` with a long history instead (issue 13): 1,000 running +
+10,000 finished tasks, and 100,000 finished; `list -n 20` and `list --wide` (100 running) and
+the shell's task-id completion beside them. The running tasks are real `sleep` processes whose
+`spawned` events are recorded directly (each is its own monitor), so `list` checks 1,000 live
+processes exactly as it would check 1,000 ghost tasks.
 
 Everything runs in a throwaway data dir (GHOST_DATA_DIR), through the installed `ghost` entry
 point next to this interpreter, as a user would call it. Figures are medians (with min-max) of
@@ -144,13 +151,104 @@ def fill_store(data_dir: str, count: int, newest: str = "") -> str:
     return task
 
 
+def record_running(data_dir: str, pids: list[int]) -> None:
+    """`spawned` events for live processes: `list` finds them running, as real tasks."""
+    from ghost.process import identity
+
+    store = Store.open(os.path.join(data_dir, "store"), create=True, views=VIEWS)
+    assert store is not None
+    boot = identity.boot_id()
+    batch = []
+    for pid in pids:
+        ticks = identity.start_ticks(pid)
+        task = str(uuid.uuid4())
+        batch.append(make(SPAWNED, task, command=["sleep", "3600"], cwd="/srv/app", pid=pid,
+                          pgid=pid, start_ticks=ticks, boot_id=boot,
+                          log_path=os.path.join(data_dir, "logs", f"{task}.log"),
+                          monitor={"pid": pid, "start_ticks": ticks},
+                          actor={"via": "cli", "uid": 0, "user": "bench", "pid": 1}))
+    try:
+        store.append(batch)
+    finally:
+        store.close()
+
+
+def settle(exe: str, env: dict[str, str]) -> None:
+    """One real `run` with this build: its write transaction brings the store's views to this
+    build's version (a view built by other code would make every read fold the whole log)."""
+    took, out = timed([exe, "run", "--json", "true"], env)
+    task = json.loads(out)["id"]
+    deadline = time.monotonic() + 30
+    while json.loads(timed([exe, "status", "--json", task], env)[1])["status"] == "running":
+        if time.monotonic() > deadline:
+            raise SystemExit("the settling task did not end")
+        time.sleep(0.05)
+    timed([exe, "list"], env)  # and the first `list` writes its cache, if the build has one
+
+
+def list_scaling(builds: list[tuple[str, str]], base: str, rounds: int, floor: float) -> None:
+    sleepers = [subprocess.Popen(["sleep", "3600"], start_new_session=True)
+                for _ in range(1000)]
+    try:
+        cases = (("1,000 running + 10,000 finished", 10_000, 1000),
+                 ("100,000 finished", 100_000, 0))
+        for label, finished, running in cases:
+            envs = {name: clean_env(GHOST_DATA_DIR=os.path.join(base, name, str(finished)))
+                    for name, _ in builds}
+            for name, exe in builds:
+                fill_store(envs[name]["GHOST_DATA_DIR"], finished)
+                record_running(envs[name]["GHOST_DATA_DIR"],
+                               [p.pid for p in sleepers[:running]])
+                settle(exe, envs[name])
+            calls = [(f"ghost list ({label})", ["list"], builds),  # -n is new: this build only
+                     (f"ghost list -n 20 ({label})", ["list", "-n", "20"], builds[:1])]
+            for tag, tail, which in calls:
+                def call(name: str, exe: str, tail: list[str] = tail,
+                         envs: dict[str, dict[str, str]] = envs) -> float:
+                    return timed([exe, *tail], envs[name])[0]
+
+                report(tag, interleaved(which, call, rounds), floor)
+        this = [b for b in builds if b[0] == "this"]
+        env = clean_env(GHOST_DATA_DIR=os.path.join(base, "this", "wide"))
+        fill_store(env["GHOST_DATA_DIR"], 900)
+        record_running(env["GHOST_DATA_DIR"], [p.pid for p in sleepers[:100]])
+        settle(GHOST, env)
+        completing = {**env, "COMP_WORDS": "ghost stop ", "COMP_CWORD": "2",
+                      "_GHOST_COMPLETE": "bash_complete"}
+        for tag, argv, call_env in (
+                ("ghost list (100 running + 900 finished)", [GHOST, "list"], env),
+                ("ghost list --wide (same)", [GHOST, "list", "--wide"], env),
+                ("task-id completion, `ghost stop <TAB>`", [GHOST], completing)):
+            def once(name: str, exe: str, argv: list[str] = argv,
+                     call_env: dict[str, str] = call_env) -> float:
+                return timed(argv, call_env)[0]
+
+            report(tag, interleaved(this, once, rounds), floor)
+    finally:
+        for p in sleepers:
+            p.kill()
+            p.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--against", metavar="GHOST", help="another build's ghost executable")
+    parser.add_argument("--list-scaling", action="store_true",
+                        help="`list` with 10,000 and 100,000 finished tasks instead")
     args = parser.parse_args()
     builds = [("this", GHOST)] + ([("against", args.against)] if args.against else [])
+    if args.list_scaling:
+        base = tempfile.mkdtemp(prefix="ghost-bench-")
+        try:
+            floor = statistics.median(repeat([sys.executable, "-c", "pass"], clean_env(), 5))
+            print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; "
+                  f"{sys.version.split()[0]}")
+            list_scaling(builds, base, args.rounds, floor)
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
+        return
     base = tempfile.mkdtemp(prefix="ghost-bench-")
     try:
         envs = {name: clean_env(GHOST_DATA_DIR=os.path.join(base, name, "run"))

@@ -10,6 +10,7 @@ newline that splits a row.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 
 def printable(text: str) -> str:
@@ -29,6 +30,11 @@ _NAMED = {"\x1b": "\\e", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\a": "\\a", "\b
 # surrogateescape, or stray ones). Zero-width joiners and the like stay: emoji need them.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
                      "\ud800-\udfff]")
+
+
+# the same, but for a newline (which separates the lines of an output)
+_UNSAFE_IN_LINES = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f"
+                              "\u2028-\u202e\u2066-\u2069\ud800-\udfff]").search
 
 
 def _escaped(match: re.Match[str]) -> str:
@@ -57,6 +63,21 @@ def escape(text: str) -> str:
 def escape_lines(text: str) -> str:
     """Every line of `text` escaped, the newlines between them kept (a safety net for output
     assembled from several strings; the strings themselves must be escaped first)."""
-    if text.isprintable():
+    if not _UNSAFE_IN_LINES(text):  # one scan in C of the whole text (`list`: 1 MB or more)
         return text
     return "\n".join(escape(line) for line in text.split("\n"))
+
+
+# Words a shell reads back unchanged (shlex's own safe set); a space separates them.
+_SHELL_UNSAFE = re.compile(r"[^\w@%+=:,./ -]", re.ASCII).search
+
+
+def shell_line(argv: Sequence[str]) -> str:
+    """The argv as a shell would read it (shlex.join), escaped for a terminal."""
+    joined = " ".join(argv)
+    if (argv and not _SHELL_UNSAFE(joined) and joined.count(" ") == len(argv) - 1
+            and all(argv)):
+        return joined  # nothing to quote: the common case, and 10x cheaper than shlex
+    import shlex
+
+    return escape(shlex.join(argv))

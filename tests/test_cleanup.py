@@ -12,6 +12,8 @@ from events.store import Store
 from events.types import CLEANED, Event
 
 NOTHING = "No tasks found matching cleanup criteria.\n"
+# S0's lines after `cleanup --all` (issue 13)
+ALL = "Successfully deleted {} task(s).\nDeleted all finished tasks regardless of age.\n"
 
 
 def listed_ids(env: dict[str, str]) -> set[str]:
@@ -83,9 +85,9 @@ def test_all_and_status_filters(data_dir, env, mixed):
     assert out.startswith("The following 1 task(s) would be deleted:\n")
     assert mixed["killed"]["id"] in out and mixed["exited"]["id"] not in out
     assert cleanup(env, "-a", "-s", "unknown") == NOTHING
-    assert cleanup(env, "--all", "--status", "killed") == "Successfully deleted 1 task(s).\n"
+    assert cleanup(env, "--all", "--status", "killed") == ALL.format(1)
     assert listed_ids(env) == {mixed["running"]["id"], mixed["exited"]["id"]}
-    assert cleanup(env, "--all", "-s", "exited") == "Successfully deleted 1 task(s).\n"
+    assert cleanup(env, "--all", "-s", "exited") == ALL.format(1)
     assert cleanup(env, "--all", "--status", "all") == NOTHING
 
 
@@ -98,13 +100,21 @@ def test_running_tasks_are_never_touched(data_dir, env, mixed):
     assert running["id"] not in {e.task for e in cleaned_events(data_dir)}
 
 
-@pytest.mark.parametrize("args", [("--days", "-1"), ("--status", "running"),
-                                  ("--status", "bogus")])
+@pytest.mark.parametrize("args", [("--days", "-1"), ("--status", "bogus")])
 def test_bad_arguments(data_dir, env, args):
     result = ghost("cleanup", *args, env=env)
     out, err = text(result)
     assert result.returncode == 2 and out == ""
     assert len(err.splitlines()) == 1 and err.startswith("Error: ") and args[1] in err
+
+
+def test_running_is_refused_with_s0_words(data_dir, env, mixed):
+    """S0: `Error: Cannot cleanup running tasks`, exit 1; nothing is cleaned."""
+    for args in (("--status", "running"), ("-a", "-s", "running"), ("-n", "-s", "running")):
+        result = ghost("cleanup", *args, env=env)
+        assert (result.returncode, text(result)) == (1, ("", "Error: Cannot cleanup running "
+                                                              "tasks\n"))
+    assert cleaned_events(data_dir) == []
 
 
 def test_nothing_recorded_yet(data_dir, env):

@@ -49,7 +49,7 @@ def test_list_status_history_show_escapes(data_dir, env):
     assert len(out.splitlines()) == 3  # header, rule, one row: nothing split it
     status = text(ghost("status", started["id"], env=env))[0]
     assert_inert(status)
-    assert f"Command: sh -c 'true #\\e[2J\\e]0;PWNED\\a'" in status.splitlines()
+    assert "Command: sh -c 'true #\\e[2J\\e]0;PWNED\\a'" in status.splitlines()
     history = text(ghost("history", started["id"], env=env))[0]
     assert_inert(history)
     assert json.loads(ghost("list", "--json", env=env).stdout)[0]["command"][2] == HOSTILE

@@ -50,7 +50,7 @@ def test_stop_records_sigterm(data_dir, env):
     task = run_json("sleep", "300", env=env)
     result = ghost("stop", task["id"], env=env)
     assert result.returncode == 0, result.stderr
-    assert text(result) == (f"Task {task['id']} has been exited\n", "")
+    assert text(result) == (f"Process {task['id']} ({task['pid']}) has been exited\n", "")
     ended = status_json(task["id"], env)
     assert (ended["status"], ended["signal"], ended["exit_code"]) == ("killed", "SIGTERM", None)
     assert not pid_alive(task["pid"])
@@ -73,7 +73,7 @@ def test_kill_and_stop_force_record_sigkill(data_dir, env):
     for task, args in ((first, ("kill",)), (second, ("stop", "--force"))):
         result = ghost(*args, task["id"], env=env)
         assert result.returncode == 0, result.stderr
-        assert text(result) == (f"Task {task['id']} has been killed\n", "")
+        assert text(result) == (f"Process {task['id']} ({task['pid']}) has been killed\n", "")
         ended = status_json(task["id"], env)
         assert (ended["status"], ended["signal"]) == ("killed", "SIGKILL")
         [request] = task_events(data_dir, task["id"], STOP_REQUESTED)
@@ -86,7 +86,9 @@ def test_sigterm_is_escalated_after_the_timeout(data_dir, env):
     result = ghost("stop", "--timeout", "0.5", task["id"], env=env)
     took = time.monotonic() - began
     assert result.returncode == 0, result.stderr
-    assert text(result)[0] == f"Task {task['id']} has been exited\n"
+    # S0's words, then what really happened (issue 13)
+    assert text(result)[0] == (f"Process {task['id']} ({task['pid']}) has been exited "
+                               "(SIGKILL after 0.5 s)\n")
     assert took >= 0.5
     ended = status_json(task["id"], env)
     assert (ended["status"], ended["signal"]) == ("killed", "SIGKILL")
@@ -114,7 +116,7 @@ def test_group_outliving_its_leader_is_stopped(data_dir, env):
     assert ended["status"] == "exited"
     wait_for(lambda: group_members(task["pid"], 0), message="the orphaned sleep")
     status = text(ghost("status", task["id"], env=env))[0]
-    assert "Status: exited, 1 process still running in its group" in status
+    assert "Status: exited (0), 1 process still running in its group" in status
     result = ghost("stop", task["id"], env=env)
     assert result.returncode == 0, result.stderr
     assert group_members(task["pid"], 0) == []
@@ -154,7 +156,8 @@ def test_concurrent_stops_record_one_end(data_dir, env):
             p.kill()
     for p, (out, err) in zip(stoppers, results, strict=True):
         assert p.returncode == 0, err
-        assert out.decode() == f"Task {task['id']} has been exited\n"
+        assert out.decode() == (f"Process {task['id']} ({task['pid']}) has been exited "
+                                "(SIGKILL after 3 s)\n")
     assert len(task_events(data_dir, task["id"], EXITED, KILLED)) == 1
     requests = task_events(data_dir, task["id"], STOP_REQUESTED)
     assert [r.data["signal"] for r in requests].count("SIGKILL") == 1

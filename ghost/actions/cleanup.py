@@ -31,7 +31,9 @@ def cleanup(days: float = 30, everything: bool = False, status: str = "all",
     `task` (a full id) limits it to that one task (the TUI's "clean up the selected task")."""
     if days < 0:
         raise GhostError(f"invalid --days {days:g}: must be 0 or more", USAGE)
-    if status not in (*STATUSES, "all") or status == RUNNING:
+    if status == RUNNING:
+        raise GhostError("Cannot cleanup running tasks")  # S0's words; stop them first
+    if status not in (*STATUSES, "all"):
         raise GhostError(f"invalid --status {status!r} for cleanup: choose exited, killed, "
                          "unknown or all", USAGE)
     store = open_store(write=False)  # with nothing to clean, create nothing
@@ -50,20 +52,20 @@ def cleanup(days: float = 30, everything: bool = False, status: str = "all",
 
     def decide(views: Mapping[str, Rows]) -> Sequence[ev.Event]:
         out = []
-        for task in chosen:
-            now = task_from_rows(views["tasks"], task.id)
+        for one in chosen:
+            now = task_from_rows(views["tasks"], one.id)
             if now is not None and not now.running:
-                out.append(ev.make(ev.CLEANED, task.id, log_removed=_is_our_log(task, logs),
+                out.append(ev.make(ev.CLEANED, one.id, log_removed=_is_our_log(one, logs),
                                    actor=who))
         return out
 
     with store_errors():
         done = store.transact(decide)
     cleaned = {e.task for e in done}
-    for task in chosen:
-        if task.id in cleaned and _is_our_log(task, logs):
+    for one in chosen:
+        if one.id in cleaned and _is_our_log(one, logs):
             try:
-                os.unlink(task.log_path)
+                os.unlink(one.log_path)
             except FileNotFoundError:
                 pass
     return Cleanup([t for t in chosen if t.id in cleaned], dry_run)

@@ -5,10 +5,14 @@ ghost.state.logs.task_log)."""
 
 from __future__ import annotations
 
+import heapq
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from operator import attrgetter
+from typing import Protocol, TypeVar
 
 from ghost.errors import TaskNotFound
+from ghost.state import listing as listing_cache
 from ghost.state import logs
 from ghost.state import tasks as core
 from ghost.state.store import open_store, store_errors
@@ -17,16 +21,60 @@ from projections.checkpoint import tasks_at
 from projections.tasks import Task
 
 
-def listing(status: str = "all", at: str | None = None) -> list[Task]:
-    """Tasks with `status` (or all), newest first; as of `at` when given."""
+def listing(status: str = "all", at: str | None = None, *, last: int | None = None,
+            since: str | None = None, group: str | None = None) -> list[Task]:
+    """Tasks with `status` (or all), newest first; as of `at` when given; only those started
+    at or after `since`, and only the `last` newest, when given. Full records (JSON, MCP)."""
     store = open_store(write=False)
     if at is None:
         found = core.load(store)
     else:
         with store_errors():
             found = tasks_at(store, parse_time(at))
-    chosen = [t for t in found.values() if status == "all" or t.status == status]
-    return sorted(chosen, key=lambda t: t.spawned_seq, reverse=True)
+    return _chosen(found.values(), status, last, since, group)
+
+
+def table_rows(status: str = "all", at: str | None = None, *, last: int | None = None,
+               since: str | None = None,
+               group: str | None = None) -> list[Task | listing_cache.Row]:
+    """The same tasks as `listing`, as cheap to read as the table needs: finished tasks come
+    as short rows from ghost.state.listing, so a long history costs little per call."""
+    if at is not None:
+        return list(listing(status, at, last=last, since=since, group=group))
+    store = open_store(write=False)
+    if store is None:
+        return []
+    with store_errors():
+        found = listing_cache.load(store)
+        live = core.reconcile(store, found.live)
+    rows: list[Task | listing_cache.Row] = [*found.finished.values(), *live.values()]
+    return _chosen(rows, status, last, since, group)
+
+
+class _Shown(Protocol):
+    @property
+    def status(self) -> str: ...
+    @property
+    def started_ns(self) -> int: ...
+    @property
+    def spawned_seq(self) -> int: ...
+    @property
+    def group(self) -> str: ...
+
+
+Item = TypeVar("Item", bound=_Shown)
+
+
+def _chosen(items: Iterable[Item], status: str, last: int | None, since: str | None,
+            group: str | None) -> list[Item]:
+    since_ns = parse_time(since) if since else None
+    chosen = [t for t in items if (status == "all" or t.status == status)
+              and (since_ns is None or t.started_ns >= since_ns)
+              and (group is None or t.group == group)]
+    newest = attrgetter("spawned_seq")
+    if last is not None and last < len(chosen):
+        return heapq.nlargest(last, chosen, key=newest)
+    return sorted(chosen, key=newest, reverse=True)
 
 
 def status(ident: str, at: str | None = None) -> core.Observed:

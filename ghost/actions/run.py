@@ -46,10 +46,15 @@ def split_commands(args: Sequence[str]) -> list[list[str]]:
     if args and " " in args[0]:
         commands = []
         for line in args:
+            # the messages start with S0's (skanehira/ghost) own words
             try:
-                commands.append(shlex.split(line))
+                words = shlex.split(line)
             except ValueError as exc:
-                raise GhostError(f"cannot parse command {line!r}: {exc}", USAGE) from exc
+                raise GhostError(f"Unclosed quote in command string: {line!r}",
+                                 USAGE) from exc
+            if not words:
+                raise GhostError(f"Empty command string: {line!r}", USAGE)
+            commands.append(words)
         return commands
     return [list(args)]
 
@@ -134,7 +139,7 @@ def resolve(program: str, cwd: str, env: Mapping[str, str]) -> None:
 
 def check_command(command: Sequence[str]) -> None:
     if not command or not command[0]:
-        raise GhostError("no command given (usage: ghost run CMD [ARG...])", USAGE)
+        raise GhostError("No command specified (usage: ghost run CMD [ARG...])", USAGE)
     for arg in command:
         if "\0" in arg:
             raise GhostError(f"argument {arg.split(chr(0))[0]!r}... contains a NUL byte", USAGE)
@@ -179,6 +184,7 @@ def start_one(command: Sequence[str], cwd: str, env_overrides: Mapping[str, str]
     from ghost.state.store import refuse_emptied
 
     refuse_emptied(base, datadir.store_dir(base))  # the monitor would start a new history
+    refuse_read_only(base)
     log = datadir.log_path(task, base)
     spec = {"task": task, "command": list(command), "cwd": full_cwd, "env": env,
             "env_keys": sorted(env_overrides), "log_path": log, "store": datadir.store_dir(base),
@@ -194,6 +200,17 @@ def start_one(command: Sequence[str], cwd: str, env_overrides: Mapping[str, str]
                          int(result.get("exit_code", 1)))
     return Started(task, int(result["pid"]), tuple(command), full_cwd, log,
                    int(result.get("started_ns", 0)))
+
+
+def refuse_read_only(base: str) -> None:
+    """A read-only data dir (a read-only mount, a store file without write permission) stops
+    `run` before anything starts, with what to do, instead of a raw errno from the monitor."""
+    store = datadir.store_dir(base)
+    for path in (datadir.logs_dir(base), store, os.path.join(store, "data.mdb")):
+        if os.path.lexists(path) and not os.access(path, os.W_OK, follow_symlinks=False):
+            raise GhostError(f"cannot start a task: {path} is read-only, so nothing could be "
+                             "recorded; make it writable (remount read-write, fix its "
+                             "permissions) or set GHOST_DATA_DIR to a writable directory")
 
 
 def start(args: Sequence[str], cwd: str | None, env_pairs: Sequence[str], *,

@@ -76,8 +76,21 @@ def run(cwd: str | None, env: Sequence[str], json_: bool, command: Sequence[str]
 @click.option("-w", "--watch", is_flag=True, help="Redraw the table whenever a task changes.")
 @click.option("--at", "at", type=TIME, metavar="TIME",
               help="The list as it was at TIME (ISO 8601, 2h, ...).")
-def list_(status: str, json_: bool, watch: bool, at: str | None) -> None:
-    """List tasks, newest first."""
+@click.option("-n", "--last", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Only the N newest tasks.")
+@click.option("--since", type=TIME, metavar="TIME",
+              help="Only tasks started at or after TIME (ISO 8601, 2h, yesterday, ...).")
+@click.option("--wide", is_flag=True,
+              help="Also CPU %, memory, uptime and listening ports of running tasks.")
+def list_(status: str, json_: bool, watch: bool, at: str | None, last: int | None,
+          since: str | None, wide: bool) -> None:
+    """List tasks, newest first (all of them unless -n/--since say otherwise).
+
+    \b
+    ghost list -n 20             the 20 newest tasks
+    ghost list --since 2h        tasks started in the last two hours
+    ghost list -s running --wide what running tasks use, and their ports
+    """
     from ghost.actions import query as views
     from ghost.cli import render
     from ghost.state import task_json
@@ -87,29 +100,51 @@ def list_(status: str, json_: bool, watch: bool, at: str | None) -> None:
 
         watch_list(status)
         return
-    tasks = views.listing(status, at)
     if json_:
-        as_json([task_json.task(t) for t in tasks])
+        tasks = views.listing(status, at, last=last, since=since)
+        used = _usage(tasks) if wide else {}
+        as_json([_with_usage(task_json.task(t), used, t.id, wide) for t in tasks])
     else:
-        out(render.table(tasks))
+        # Finished tasks come as short rows (ghost.state.listing): a long history stays cheap.
+        rows = views.table_rows(status, at, last=last, since=since)
+        out(render.table(rows, _usage(rows) if wide else None))
     warn(views.skipped_note())
+
+
+def _with_usage(data: dict[str, Any], used: dict[str, Any], task_id: str,
+                wide: bool) -> dict[str, Any]:
+    """`--wide` JSON: a `resources` object for running tasks, null for the others."""
+    if wide:
+        found = used.get(task_id)
+        data["resources"] = found.as_json() if found is not None else None
+    return data
+
+
+def _usage(tasks: Sequence[Any]) -> dict[str, Any]:
+    from ghost.actions.resources import usage
+
+    return usage([t for t in tasks if t.status == "running"], via=VIA)
 
 
 @click.command()
 @click.argument("task_id", type=TASK_ID)
 @click.option("--json", "json_", is_flag=True, help="Print a JSON object.")
 @click.option("--at", "at", type=TIME, metavar="TIME", help="The task as it was at TIME.")
-def status(task_id: str, json_: bool, at: str | None) -> None:
+@click.option("--wide", is_flag=True,
+              help="Also CPU %, memory, uptime and listening ports, if it is running.")
+def status(task_id: str, json_: bool, at: str | None, wide: bool) -> None:
     """Show one task: command, directory, times, and how it ended."""
     from ghost.actions import query as views
     from ghost.cli import render
     from ghost.state import task_json
 
     observed = views.status(task_id, at)
+    used = _usage([observed.task]) if wide and at is None else {}
     if json_:
-        as_json(task_json.task(observed.task, observed))
+        as_json(_with_usage(task_json.task(observed.task, observed), used, observed.task.id,
+                            wide))
     else:
-        out(render.status_lines(observed))
+        out(render.status_lines(observed, used.get(observed.task.id)))
     warn(views.skipped_note())
 
 
@@ -149,9 +184,11 @@ def _stop(task_id: str, force: bool, timeout: float, json_: bool) -> None:
     if json_:
         from ghost.state import task_json
 
-        as_json(task_json.task(task))
+        as_json(task_json.task(task))  # the real end: status, exit_code, signal
     else:
-        out(f"Task {task.id} has been {'killed' if force else 'exited'}")
+        from ghost.cli.render import stop_line
+
+        out(stop_line(task, force, timeout))
 
 
 @click.command()
@@ -187,6 +224,7 @@ def cleanup(days: float, everything: bool, status: str, dry_run: bool) -> None:
     from ghost.cli.render import table
 
     result = run_cleanup(days, everything, status, dry_run, via=VIA)
+    # S0's (skanehira/ghost) own lines, word for word
     if not result.tasks:
         out("No tasks found matching cleanup criteria.")
     elif dry_run:
@@ -194,6 +232,8 @@ def cleanup(days: float, everything: bool, status: str, dry_run: bool) -> None:
         out(table(result.tasks))
     else:
         out(f"Successfully deleted {len(result.tasks)} task(s).")
+        if everything:
+            out("Deleted all finished tasks regardless of age.")
 
 
 COMMANDS = (run, list_, status, log, stop, kill, cleanup)

@@ -105,6 +105,13 @@ class TaskId(click.ParamType):
                       param, ctx)
         return text
 
+    def shell_complete(self, ctx: click.Context, param: click.Parameter,
+                       incomplete: str) -> list[Any]:
+        """Task ids and names for the shell (ghost.cli.completion)."""
+        from ghost.cli.completion import task_items
+
+        return task_items(ctx, incomplete)
+
 
 STOP_TIMEOUT = Bounded(0, STOP_TIMEOUT_MAX, "seconds")
 WAIT_TIMEOUT = Bounded(0, WAIT_TIMEOUT_MAX, "seconds")

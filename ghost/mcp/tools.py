@@ -38,6 +38,8 @@ class TaskInfo(TypedDict):
     rusage: NotRequired[dict[str, Any]]
     unmonitored: NotRequired[bool]
     group_processes: NotRequired[int]
+    # running tasks: processes, cpu_percent, rss_bytes, uptime_s, ports [{proto, address, port}]
+    resources: NotRequired[dict[str, Any] | None]
 
 
 class StartedInfo(TypedDict):
@@ -156,20 +158,37 @@ def ghost_list(
     status: Annotated[StatusFilter, Field(description="Only tasks with this status.")] = "all",
     limit: Annotated[int, Field(ge=1, le=10000, description="At most this many tasks, "
                                                             "newest first.")] = 100,
+    wide: Annotated[bool, Field(description="Also what running tasks use: CPU %, memory, "
+                                            "uptime, listening TCP/UDP ports.")] = False,
 ) -> TaskList:
     """List tasks, newest first, with how each one ended (exit code or signal)."""
     from ghost.actions.query import listing
 
     tasks = listing(status)
-    return {"tasks": [_task(t) for t in tasks[:limit]], "total": len(tasks)}
+    shown = [_task(t) for t in tasks[:limit]]
+    if wide:
+        _add_usage(shown, tasks[:limit])
+    return {"tasks": shown, "total": len(tasks)}
+
+
+def _add_usage(shown: list[TaskInfo], tasks: list[Any]) -> None:
+    from ghost.actions.resources import usage
+
+    used = usage(tasks, via=VIA)
+    for info, task in zip(shown, tasks, strict=True):
+        found = used.get(task.id)
+        info["resources"] = found.as_json() if found is not None else None
 
 
 def ghost_status(id: TaskId) -> TaskInfo:
-    """One task: command, directory, times, pid, and how it ended (exit code or signal)."""
+    """One task: command, directory, times, pid, and how it ended (exit code or signal); for a
+    running task also its CPU %, memory, uptime and listening ports."""
     from ghost.actions.query import status
 
     observed = status(id)
-    return _task(observed.task, observed)
+    info = _task(observed.task, observed)
+    _add_usage([info], [observed.task])  # a running task's CPU, memory, uptime and ports
+    return info
 
 
 def ghost_stop(
