@@ -29,6 +29,8 @@ LAZY: dict[str, tuple[str, str, str]] = {
     "doctor": ("ghost.cli.doctor", "doctor_command", "Verify the event log and the views."),
     "compact": ("ghost.cli.compact", "compact_command", "Give the space of cleaned tasks back."),
     "mcp": ("ghost.mcp.server", "mcp_command", "Serve ghost to AI assistants over MCP."),
+    "completion": ("ghost.cli.completion", "completion_command",
+                   "Print the shell completion script (bash, zsh, fish)."),
     "ui": ("ghost.tui.command", "ui_command", "A live terminal UI for tasks and their logs."),
     "serve": ("ghost.web.command", "serve_command", "Serve the HTTP API and web dashboard."),
 }
@@ -114,6 +116,11 @@ def cli(ctx: click.Context) -> None:
     ghost list                     see tasks and how they ended
     ghost log -f ID                follow a task's output
     ghost stop ID                  SIGTERM its process group, SIGKILL after 10 s
+
+    \b
+    Data (the event store and every task's output) lives in $GHOST_DATA_DIR,
+    else $XDG_DATA_HOME/ghost, else ~/.local/share/ghost.
+    Shell completion of commands and task ids: `ghost completion --help`.
     """
     if ctx.invoked_subcommand is None:
         click.echo(ctx.get_help())
