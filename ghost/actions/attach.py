@@ -11,6 +11,7 @@ task's end (the monitor closes the inbox then).
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field
 
 from ghost.actions.send import connect, interactive_task, pack_size, record_input, record_resize
@@ -81,7 +82,7 @@ class Session:
     def answers(self) -> bool:
         """Read the monitor's answers; False once it closed the inbox (the task ended)."""
         try:
-            data = self.sock.recv(4096)
+            data = self.sock.recv(4096, socket.MSG_DONTWAIT)
         except BlockingIOError:
             return True
         except OSError:
@@ -117,6 +118,7 @@ def attach(ident: str, *, via: str) -> tuple[Session, bytes]:
     end = os.fstat(fd).st_size
     start = max(0, end - RECENT)
     recent = os.pread(fd, end - start, start)
-    session = Session(task, sock, path, fd, start + len(recent), via)
-    sock.setblocking(False)
-    return session, recent
+    # Keys are sent blocking (a long paste waits for the task to take it); answers are read
+    # without waiting (recv with MSG_DONTWAIT).
+    sock.settimeout(None)
+    return Session(task, sock, path, fd, start + len(recent), via), recent
