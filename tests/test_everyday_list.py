@@ -180,3 +180,24 @@ def test_help_says_order_last_data_dir_and_completion(env, args):
         assert "--wide" in out
     else:
         assert "GHOST_DATA_DIR" in out and "ghost completion" in out
+
+
+def test_mcp_tools_show_resources(data_dir, env):
+    from mcp_support import Client, ok, serve
+
+    server = run_json(sys.executable, "-c", SERVER, env=env)
+    log = server["log_path"]
+    tcp = int(wait_for(lambda: os.path.exists(log) and Path(log).read_text().split(), 20,
+                       message="the server's ports")[0])
+
+    async def body(client: Client) -> None:
+        status = await ok(client, "ghost_status", id=server["id"])
+        assert {"proto": "tcp", "address": "127.0.0.1", "port": tcp} in \
+            status["resources"]["ports"]
+        listed = await ok(client, "ghost_list", wide=True)
+        [shown] = [t for t in listed["tasks"] if t["id"] == server["id"]]
+        assert shown["resources"]["rss_bytes"] > 0
+        plain = await ok(client, "ghost_list")
+        assert "resources" not in plain["tasks"][0]
+
+    serve(env, body)
