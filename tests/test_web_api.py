@@ -121,17 +121,6 @@ def test_restart_write_and_resize_answer_with_the_actions_refusals(data_dir):
     error(api.post(f"/api/tasks/{task['id']}/explode"), 404, "not_found")
 
 
-def test_restart_starts_the_task_again_when_this_ghost_can(data_dir):
-    api = client()
-    task = start(api, "sh", "-c", "echo run; sleep 30")
-    response = api.post(f"/api/tasks/{task['id']}/restart", json={"timeout": 5})
-    if response.status_code == 409 and response.json()["error"]["code"] == "not_supported":
-        pytest.skip("this build has no restart action")
-    assert response.status_code == 200, response.text
-    assert response.json()["status"] == "running" and response.json()["id"] == task["id"]
-    assert response.json()["pid"] != task["pid"]
-
-
 @pytest.mark.parametrize("body, status, code", [
     (b"{not json", 400, "bad_json"),
     (b"\xff\xfe", 400, "bad_json"),
