@@ -240,6 +240,8 @@ def _stop(task: Task, event: Event) -> Task:
     if task.status == RESTARTING:  # stop wins over a pending restart: back to the last end
         return _updated(task, status=task.last_status or UNKNOWN, next_restart_ns=None,
                         stop=stop, last_seq=event.seq)
+    if task.status in ENDED and task.policy:  # ended, its policy not yet applied: it won't be
+        return _updated(task, stop=stop, last_seq=event.seq)
     if not task.running:
         return task
     return _updated(task, stop=stop, last_seq=event.seq)

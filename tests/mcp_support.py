@@ -18,7 +18,7 @@ pytest.importorskip("mcp.server.mcpserver")
 from mcp import Client, StdioServerParameters  # noqa: E402
 
 TOOLS = {"ghost_run", "ghost_list", "ghost_status", "ghost_stop", "ghost_log", "ghost_wait",
-         "ghost_history"}
+         "ghost_history", "ghost_restart", "ghost_send", "ghost_resize"}
 
 
 @asynccontextmanager

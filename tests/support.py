@@ -76,24 +76,32 @@ def kill_everything_started(data_dir: str) -> None:
         return
     from events.store import Store
     from events.types import SPAWNED, Event
-
-    store = Store.open(store_path, create=False)
-    if store is None:
-        return
-    try:
-        events = [e for e in store.scan() if isinstance(e, Event) and e.type == SPAWNED]
-    finally:
-        store.close()
     from ghost.process import identity as proc
 
-    for event in events:
-        pid, ticks = event.data["pid"], event.data["start_ticks"]
-        pgid = event.data["pgid"]
-        proc.signal_task(pid, pgid, ticks, signal.SIGKILL)
-        monitor = event.data.get("monitor") or {}
-        mpid, mticks = int(monitor.get("pid", 0)), int(monitor.get("start_ticks", 0))
-        if mpid > 1 and proc.start_ticks(mpid) == mticks:
-            try:
-                os.kill(mpid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    # Monitors first (a restart policy's monitor would start the next attempt of a task we
+    # kill; a queued task's monitor has no task yet), then the tasks; again if meanwhile a
+    # monitor recorded a start we had not seen.
+    seen = -1
+    for _ in range(3):
+        store = Store.open(store_path, create=False)
+        if store is None:
+            return
+        try:
+            if store.last_seq() == seen:
+                return
+            seen = store.last_seq()
+            events = [e for e in store.scan() if isinstance(e, Event)]
+        finally:
+            store.close()
+        for event in events:
+            monitor = event.data.get("monitor") or {}
+            mpid, mticks = int(monitor.get("pid", 0)), int(monitor.get("start_ticks", 0))
+            if mpid > 1 and proc.start_ticks(mpid) == mticks:
+                try:
+                    os.kill(mpid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        for event in events:
+            if event.type == SPAWNED:
+                proc.signal_task(event.data["pid"], event.data["pgid"],
+                                 event.data["start_ticks"], signal.SIGKILL)

@@ -217,7 +217,9 @@ def test_since_until_and_type_filters(data_dir, utc):
     bad = ghost("history", "--type", "paused", env=utc)
     assert bad.returncode == 2
     assert text(bad)[1] == ("Error: unknown event type 'paused'; known types: cleaned, exited, "
-                            "killed, lost, spawn_failed, spawned, stop_requested\n")
+                            "gave_up, input_sent, killed, log_write_failed, lost, queued, "
+                            "resized, restart_requested, restart_scheduled, spawn_failed, "
+                            "spawned, stop_requested\n")
     backwards = ghost("history", "--since", "2025-01-02", "--until", "2025-01-01", env=utc)
     assert backwards.returncode == 2 and "is later than --until" in text(backwards)[1]
     garbage = ghost("history", "--since", "last tuesday-ish", env=utc)

@@ -28,7 +28,8 @@ def test_tools_are_listed_with_input_schemas(env):
         assert args == {"type": "array", "items": {"type": "string"}}
         assert run["properties"]["env"]["anyOf"][0]["additionalProperties"] == {"type": "string"}
         status = tools["ghost_list"].input_schema["properties"]["status"]
-        assert set(status["enum"]) == {"all", "running", "exited", "killed", "unknown"}
+        assert set(status["enum"]) == {"all", "running", "exited", "killed", "unknown",
+                                       "queued", "restarting"}
         log = tools["ghost_log"].input_schema["properties"]
         assert log["tail"]["default"] == 200 and log["max_bytes"]["default"] == 65536
         stop = tools["ghost_stop"].input_schema

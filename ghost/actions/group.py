@@ -25,7 +25,7 @@ from ghost.state.names import check_name
 from ghost.state.store import open_store, store_errors
 from ghost.state.tasks import describe_end, load
 from projections.checkpoint import load_tasks, task_from_rows
-from projections.tasks import QUEUED_STATUS, RESTARTING, Task
+from projections.tasks import ENDED, QUEUED_STATUS, RESTARTING, Task
 
 KILL_WAIT = 5.0
 MONITOR_WAIT = 5.0
@@ -44,6 +44,16 @@ def in_group(group: str, tasks: Mapping[str, Task]) -> list[Task]:
     check_name(group, "--group")
     return sorted((t for t in tasks.values() if t.group == group),
                   key=lambda t: t.created_seq or t.spawned_seq)
+
+
+def stoppable(task: Task) -> bool:
+    """Live, or just ended with its restart policy not applied yet (its monitor is about to
+    decide): a stop recorded now is seen by that decision, so no restart follows."""
+    if task.live:
+        return True
+    return bool(task.policy) and task.status in ENDED and not task.stop \
+        and task.gave_up is None \
+        and identity.is_alive(task.monitor_pid, task.monitor_start_ticks)
 
 
 def _stop_events(task: Task, sig: str, timeout: float, force: bool, escalated: bool,
@@ -67,7 +77,7 @@ def request_stops(store: Store, tasks: Sequence[Task], sig: int, timeout: float,
         out: list[ev.Event] = []
         for task in tasks:
             now = task_from_rows(views["tasks"], task.id)
-            if now is None or not now.live or now.attempt != task.attempt:
+            if now is None or not stoppable(now) or now.attempt != task.attempt:
                 continue
             if escalated and now.stop.get("signal") == "SIGKILL":
                 continue
@@ -129,7 +139,7 @@ def stop_group(group: str, force: bool = False, timeout: float = 10.0, *,
         raise GhostError(f"invalid --timeout {timeout}: must be 0 or more", USAGE)
     store = open_store(write=True)
     assert store is not None
-    chosen = [t for t in in_group(group, load(store)) if t.live]
+    chosen = [t for t in in_group(group, load(store)) if stoppable(t)]
     sig = signal.SIGKILL if force else signal.SIGTERM
     requested = request_stops(store, chosen, sig, timeout, force, via)
     running = [t for t in chosen if t.running and t.id in requested]

@@ -140,6 +140,11 @@ def stop(ident: str, force: bool = False, timeout: float = 10.0, *, via: str) ->
     store = open_store(write=True)
     task = get(store, ident)
     assert store is not None
+    if not task.running:  # queued, or between attempts: cancel the start, nothing to kill
+        from ghost.actions.group import cancel, stoppable
+
+        if stoppable(task):
+            return cancel(store, task, force, timeout, via)
     if not task.running:
         if observe(task).group_left:  # the leader ended, its group lives on: end the group
             _stop_group(task, force, timeout)

@@ -32,7 +32,7 @@ class WaitResult:
 
     @property
     def running(self) -> list[Task]:
-        return [t for t in self.tasks if t.running]
+        return [t for t in self.tasks if t.live]
 
 
 def short_id(task_id: str) -> str:
@@ -61,7 +61,7 @@ class TaskEnds:
 
     @property
     def pending(self) -> bool:
-        return any(t.running for t in self.tasks.values())
+        return any(t.live for t in self.tasks.values())
 
     def catch_up(self) -> bool:
         """Apply events committed since the last look; True when any watched task changed."""
@@ -76,6 +76,9 @@ class TaskEnds:
             if old is None:
                 continue
             new = apply(old, event)
+            if new is None and old.live:  # cleaned, or queued and never to start: it ended
+                new = old._replace(status="unknown", pid=old.pid,
+                                   lost_reason=str(event.get("error") or "it was cleaned up"))
             if new is not None and new is not old:  # None: cleaned, and so already ended
                 self.tasks[event.task] = new
                 changed = True
@@ -94,7 +97,7 @@ class TaskEnds:
         boot = identity.boot_id()
         changed = False
         for task_id, task in self.tasks.items():
-            if task.running:
+            if task.live:
                 reason = lost_reason(task, boot)
                 if reason is not None:
                     self.tasks[task_id] = record_lost(self.store, task, reason)
@@ -163,3 +166,17 @@ def combined_status(tasks: Sequence[Task]) -> int:
         if status:
             return status
     return 0
+
+
+def group_ids(group: str | None, idents: Sequence[str]) -> list[str]:
+    """`wait -g GROUP`: the ids of the group's tasks (a task id list and -g are exclusive)."""
+    if group is None or idents:
+        raise GhostError("give task ids or -g GROUP (one of them)", USAGE)
+    from ghost.state.names import check_name
+    from ghost.state.tasks import load
+
+    check_name(group, "--group")
+    ids = [t.id for t in load(open_store(write=False)).values() if t.group == group]
+    if not ids:
+        raise GhostError(f"no tasks in group {group}")
+    return ids

@@ -26,12 +26,16 @@ from events.types import (
 from ghost.actions import audit
 from ghost.cli.options import SEQ, TASK_ID, TIME
 from ghost.cli.render import command_line, duration, local_time
+from ghost.cli.supervise import attempt_note, supervision_details
 from ghost.state import records
 from ghost.text import escape
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 HEADERS = ("Seq", "Time", "Task", "Event", "Details")
-TYPE_WIDTH = max(len(t) for t in (*audit.EVENT_TYPES, "corrupt", "Event"))
+# The width of the first types' names (`stop_requested`), kept as types are added so the
+# history of a v1 log reads exactly as it always did; a longer name pushes its own row's
+# details a few columns right.
+TYPE_WIDTH = len("stop_requested")
 TIME_WIDTH = len("2026-01-01 00:00:00")
 TASK_WIDTH = 8
 PAGE = 1000  # rows written per write() call
@@ -139,7 +143,7 @@ def details(kind: str, data: Mapping[str, Any], started_ns: int | None) -> str:
     """What a person needs to know about one event, on one line."""
     if kind == SPAWNED:
         return _join(command_line([str(a) for a in data["command"]]),
-                     f"pid {data['pid']}", _by(data))
+                     f"pid {data['pid']}", attempt_note(data), _by(data))
     if kind == SPAWN_FAILED:
         return _join(f"{data['error']} (exit code {data['exit_code']})",
                      command_line([str(a) for a in data["command"]]), _by(data))
@@ -157,6 +161,9 @@ def details(kind: str, data: Mapping[str, Any], started_ns: int | None) -> str:
     if kind == CLEANED:
         log = "log deleted" if data["log_removed"] else "log kept"
         return _join(f"removed from the list, {log}", _by(data))
+    said = supervision_details(kind, data)
+    if said is not None:
+        return _join(said, _by(data))
     names = sorted(k for k in data if k not in records.SECRET_FIELDS)
     return f"fields: {', '.join(names)}" if names else ""
 

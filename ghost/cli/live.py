@@ -122,13 +122,19 @@ A task that has already ended returns at once. One line per task on stderr says 
 
 @click.command(name="wait", help=WAIT_HELP, context_settings={"help_option_names": ["-h",
                                                                                     "--help"]})
-@click.argument("task_ids", nargs=-1, required=True, type=TASK_ID)
+@click.argument("task_ids", nargs=-1, required=False, type=TASK_ID)
+@click.option("-g", "--group", default=None, metavar="GROUP",
+              help="Wait for every task of GROUP (instead of TASK_IDs).")
 @click.option("-t", "--timeout", type=WAIT_TIMEOUT, default=None, metavar="SECONDS",
               help="Give up after this many seconds (exit 124; at most a year).")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing on stderr about how tasks ended.")
 @click.pass_context
-def wait_command(ctx: click.Context, task_ids: Sequence[str], timeout: float | None,
-                 quiet: bool) -> None:
+def wait_command(ctx: click.Context, task_ids: Sequence[str], group: str | None,
+                 timeout: float | None, quiet: bool) -> None:
+    if group is not None or not task_ids:
+        from ghost.actions.wait import group_ids
+
+        task_ids = group_ids(group, task_ids)
     with ctrl_c_exits():
         result = wait_for_end(task_ids, timeout)
     if result.timed_out:
