@@ -5,8 +5,10 @@ every one of them. Mount-based cases need root (or are skipped with the reason).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -21,7 +23,7 @@ from test_faults_crash import all_events, check_invariants, list_json, open_stor
 from events import codec
 from events.store import seq_key
 from events.types import CLEANED, Event, make
-from projections.checkpoint import load_tasks
+from projections.checkpoint import VERSION, load_tasks
 
 SMALL_MAP = "65536"
 
@@ -319,7 +321,7 @@ def test_doctor_finds_a_gap_a_stale_index_and_a_tampered_view(data_dir, env):
     wait_ended(other["id"], env)
     store = open_store(data_dir)
     try:
-        row = store.view("tasks", 1)[0][task["id"]]
+        row = store.view("tasks", VERSION)[0][task["id"]]
     finally:
         store.close()
     put_raw(data_dir, {b"view:tasks": {task["id"].encode(): codec.pack({**row, "exit_code": 0})},
@@ -340,3 +342,52 @@ def test_doctor_flags_unsafe_file_modes(data_dir, env):
     assert report["file_problems"] == [
         f"{os.path.join(data_dir, 'store', 'data.mdb')} has mode 0644; expected 0600"]
     assert all(isinstance(e, Event) for e in all_events(data_dir))
+
+
+# -- a fresh store on a full disk; a full disk and a failing disk told apart ---------------
+
+FRESH_STORE = textwrap.dedent("""
+    import sys
+    from events.store import Store, StoreError
+    try:
+        Store.open(sys.argv[1], create=True)
+    except StoreError as exc:
+        print(exc.kind, exc, sep="\\n")
+""")
+
+
+def test_a_fresh_store_on_a_full_disk_is_an_error_not_sigbus(data_dir, env):
+    with tmpfs(data_dir, "size=64k,mode=0700"):
+        fill(os.path.join(data_dir, "filler"))
+        store = os.path.join(data_dir, "store")
+        os.mkdir(store, 0o700)
+        result = subprocess.run([sys.executable, "-c", FRESH_STORE, store], capture_output=True)
+        assert result.returncode == 0, (result.returncode, text(result))  # -7 was SIGBUS
+        kind, message = result.stdout.decode().splitlines()
+        assert kind == "disk_full" and "the disk is full (No space left on device)" in message
+        shutil.rmtree(store)
+        # `events --follow` creates the store (as the first `run` would) through the CLI.
+        one_error_line(ghost("events", "--follow", env=env, timeout=20), 74,
+                       f"cannot create the event store's lock file {store}/lock.mdb: the disk "
+                       "is full (No space left on device)")
+
+
+def test_a_full_disk_and_an_io_error_say_which_they_are(data_dir, tmp_path):
+    from events.compaction import write_error
+    from events.environment import describe
+
+    assert describe(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))) == \
+        "the disk is full (No space left on device)"
+    assert describe(OSError(errno.EDQUOT, os.strerror(errno.EDQUOT))).startswith("the disk is full")
+    assert describe(OSError(errno.EIO, os.strerror(errno.EIO))) == \
+        "an I/O error on the disk (Input/output error)"
+    eio = lmdb.Error("mdb_txn_commit: Input/output error")
+    failing = write_error(str(tmp_path), eio)  # plenty of space here: the disk failed
+    assert failing.kind == "io_error" and "an I/O error on the disk" in str(failing)
+    assert write_error(str(tmp_path), lmdb.Error("x: No space left on device")).kind == "disk_full"
+    with tmpfs(data_dir, "size=64k,mode=0700"):
+        fill(os.path.join(data_dir, "filler"))
+        short = write_error(data_dir, eio)  # LMDB's EIO for a short write on a full disk
+        assert short.kind == "disk_full" and "the disk is full (a short write" in str(short)
+    from ghost.state.store import as_ghost_error
+    assert as_ghost_error(failing).exit_code == as_ghost_error(short).exit_code == 74
