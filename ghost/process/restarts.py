@@ -16,11 +16,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from events import types as ev
-from events.store import Rows, Store
+from events.store import Rows, Store, StoreError
 from ghost.actor import actor
+from ghost.process.plumbing import for_attempt
 from ghost.process.supervise import MAX_DELAY_MS, _failed, _transact, me
 from projections.checkpoint import VIEWS, load_tasks, task_from_rows
-from projections.tasks import ENDED, RESTARTING, Task
+from projections.tasks import ENDED, RESTARTING, Task, apply
 
 
 def wants_restart(task: Task) -> str:
@@ -54,31 +55,54 @@ def backoff(task: Task, history: Sequence[ev.Event]) -> tuple[int, int]:
     return made, min(MAX_DELAY_MS, max(base, previous * 2))
 
 
-def _schedule(task: Task, store: Store) -> ev.Event | None:
-    """Record `restart_scheduled` or `gave_up` for the attempt just ended, decided inside the
-    write transaction (a stop recorded meanwhile wins). Returns the schedule, if any."""
+def decision(task: Task, history: Sequence[ev.Event]) -> ev.Event | None:
+    """What the policy records after `task`'s attempt ended: `restart_scheduled`, `gave_up`
+    or nothing."""
     reason = wants_restart(task)
     if not reason:
         return None
-    history = [e for e in store.task_events(task.id) if isinstance(e, ev.Event)]
     made, delay = backoff(task, history)
     limit = task.policy.get("max_restarts")
     if limit is not None and made >= int(limit):
-        event = ev.make(ev.GAVE_UP, task.id, restarts=made, actor=actor("monitor"))
-    else:
-        event = ev.make(ev.RESTART_SCHEDULED, task.id, attempt=task.attempt + 1,
-                        delay_ms=delay, reason=reason,
-                        at_ns=time.time_ns() + delay * 1_000_000, monitor=me(),
-                        actor=actor("monitor"))
+        return ev.make(ev.GAVE_UP, task.id, restarts=made, actor=actor("monitor"))
+    return ev.make(ev.RESTART_SCHEDULED, task.id, attempt=task.attempt + 1, delay_ms=delay,
+                   reason=reason, at_ns=time.time_ns() + delay * 1_000_000, monitor=me(),
+                   actor=actor("monitor"))
+
+
+def _schedule(task: Task, store: Store) -> ev.Event | None:
+    """Record the policy's decision for the attempt just ended, decided inside the write
+    transaction (a stop recorded meanwhile wins). Returns the schedule, if any."""
+    history = [e for e in store.task_events(task.id) if isinstance(e, ev.Event)]
 
     def decide(views: Mapping[str, Rows]) -> Sequence[ev.Event]:
         now = task_from_rows(views["tasks"], task.id)
         same = now is not None and now.attempt == task.attempt and now.spawned_seq == \
             task.spawned_seq and now.status in ENDED and not now.stop
-        return (event,) if same else ()
+        event = decision(now, history) if same and now is not None else None
+        return (event,) if event is not None else ()
 
     done = store.transact(decide)  # the store this process has open (never open it twice)
     return done[0] if done and done[0].type == ev.RESTART_SCHEDULED else None
+
+
+def _end_and_schedule(spec: Mapping[str, Any], store: Store,
+                      end: ev.Event) -> ev.Event | None:
+    """Record the attempt's end and the policy's decision in one write transaction (one sync
+    less between a crash and the next attempt); the schedule, if any."""
+    history = [e for e in store.task_events(spec["task"]) if isinstance(e, ev.Event)]
+    attempt = int(spec.get("attempt", 1))
+
+    def decide(views: Mapping[str, Rows]) -> Sequence[ev.Event]:
+        now = task_from_rows(views["tasks"], spec["task"])
+        if now is None or not now.running or now.attempt != attempt:
+            return ()  # someone recorded the end first (stop does, if this waiter is slow)
+        after = apply(now, end)
+        then = decision(after, history) if after is not None else None
+        return (end,) if then is None else (end, then)
+
+    done = store.transact(decide)
+    return done[1] if len(done) > 1 and done[1].type == ev.RESTART_SCHEDULED else None
 
 
 def _still_due(store: Store, task_id: str, attempt: int) -> bool:
@@ -88,11 +112,11 @@ def _still_due(store: Store, task_id: str, attempt: int) -> bool:
 
 def _sleep_until(store: Store, task_id: str, attempt: int, at_ns: int) -> bool:
     """Wait for the restart time on the event log; False as soon as the restart is cancelled."""
-    if not _still_due(store, task_id, attempt):
-        return False
     left_ms = (at_ns - time.time_ns()) // 1_000_000
     if left_ms <= 0:
-        return True
+        return True  # the start's own transaction still checks that nothing cancelled it
+    if not _still_due(store, task_id, attempt):
+        return False
     from events.follow import wake_path, wakeups
 
     deadline = time.monotonic() + left_ms / 1000
@@ -103,8 +127,45 @@ def _sleep_until(store: Store, task_id: str, attempt: int, at_ns: int) -> bool:
     return _still_due(store, task_id, attempt)
 
 
+def end_and_restart(spec: dict[str, Any], status: int, rusage: Any) -> None:
+    """The waiter of a task with a restart policy: record the end (as record.record_end
+    would) with the policy's decision, wait out the backoff, start the next attempt."""
+    from ghost.faults import crash_point
+    from ghost.process.record import end_event
+
+    crash_point("monitor:before-end-record")
+    end = end_event(spec["task"], status, rusage)
+    if int(spec.get("attempt", 1)) > 1:
+        end = end._replace(data={**end.data, "attempt": int(spec["attempt"])})
+    for retry in range(30):
+        try:
+            store = Store.open(spec["store"], create=False, views=VIEWS,
+                               map_floor=spec["map_floor"])
+            if store is None:
+                return  # the data dir was removed: nothing to record, nothing to restart
+            break
+        except StoreError:
+            if retry == 29:
+                raise
+            time.sleep(min(2.0, 0.1 * 2**retry))  # e.g. disk full: keep trying a while
+    try:
+        if spec.get("store_id") and store.store_id != spec["store_id"]:
+            return  # removed and created again: not the store this task is in
+        scheduled = _end_and_schedule(spec, store, end)
+        if scheduled is None:
+            return
+        task = load_tasks(store).get(spec["task"])
+        attempt = int(scheduled.data["attempt"])
+        if task is None or not _sleep_until(store, task.id, attempt,
+                                            int(scheduled.data["at_ns"])):
+            return
+    finally:
+        store.close()
+    start_attempt(spec, task, attempt)
+
+
 def after_end(spec: dict[str, Any]) -> None:
-    """In the waiter, after recording an end: restart by policy, or return to let it exit."""
+    """After an end recorded elsewhere: restart by policy, or return to let the waiter exit."""
     store = Store.open(spec["store"], create=False, views=VIEWS, map_floor=spec["map_floor"])
     if store is None:
         return
@@ -160,4 +221,5 @@ def attempt_spec(spec: Mapping[str, Any], task: Task, launch: Mapping[str, Any],
             "env_keys": sorted(overrides), "log_path": task.log_path, "store": spec["store"],
             "actor": actor("monitor"), "map_floor": spec["map_floor"],
             "store_id": spec.get("store_id", ""), "attempt": attempt, "name": task.name,
-            "key": task.key, "fields": fields}
+            "key": task.key, "fields": fields,
+            **for_attempt(launch, {**os.environ, **overrides})}  # --pty/--stdin/... again
