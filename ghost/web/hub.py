@@ -34,6 +34,7 @@ class Subscription:
         self.position = position  # items after this come through `queue`
         self.queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self.dropped = False
+        self.in_flight = 0  # handed to the event loop, not yet in the queue (under hub.lock)
 
     def close(self) -> None:
         self.hub.unsubscribe(self)
@@ -106,11 +107,17 @@ class Hub:
         """Queue an item for `sub` (called in the follower thread, under the lock)."""
         if sub.dropped:
             return
-        if sub.queue.qsize() >= MAX_QUEUED:
+        if sub.queue.qsize() + sub.in_flight >= MAX_QUEUED:
             sub.dropped = True
-            self.loop.call_soon_threadsafe(sub.queue.put_nowait, (END, "too slow"))
-            return
-        self.loop.call_soon_threadsafe(sub.queue.put_nowait, item)
+            item = (END, "too slow")
+        sub.in_flight += 1
+        self.loop.call_soon_threadsafe(self._deliver, sub, item)
+
+    def _deliver(self, sub: Subscription, item: tuple[str, Any]) -> None:
+        """In the event loop: the item reaches the subscriber's queue."""
+        with self.lock:
+            sub.in_flight -= 1
+        sub.queue.put_nowait(item)
 
 
 class Hubs:
