@@ -246,3 +246,12 @@ def test_a_terminal_task_takes_input_and_resizes(data_dir):
     out = api.get(f"/api/tasks/{task['id']}/output").json()["data"]
     assert "30 100" in out and "got:abc" in out
     error(api.post(f"/api/tasks/{task['id']}/write", json={"data": "late"}), 409, "no_input")
+
+
+def test_streams_refuse_bad_cursors_before_streaming(data_dir):
+    api = client()
+    task = start(api, "true")
+    error(api.get("/api/events/stream?from=x"), 422, "invalid")
+    error(api.get("/api/events/stream", headers={"Last-Event-ID": "99999"}), 422, "invalid")
+    error(api.get(f"/api/tasks/{task['id']}/output/stream?offset=-5"), 422, "invalid")
+    error(api.get("/api/tasks/ffffffff/output/stream"), 404, "not_found")
