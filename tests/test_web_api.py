@@ -255,3 +255,12 @@ def test_streams_refuse_bad_cursors_before_streaming(data_dir):
     error(api.get("/api/events/stream", headers={"Last-Event-ID": "99999"}), 422, "invalid")
     error(api.get(f"/api/tasks/{task['id']}/output/stream?offset=-5"), 422, "invalid")
     error(api.get("/api/tasks/ffffffff/output/stream"), 404, "not_found")
+
+
+def test_supervision_options_go_through_runs_checks(data_dir):
+    api = client()
+    task = start(api, "sleep", "30", name="web1", group="demo")
+    assert (task["name"], task["group"]) == ("web1", "demo")
+    for body in ({"name": "bad name!"}, {"restart": "sometimes"}, {"group": 5},
+                 {"after": "abcd"}, {"max_restarts": "3"}):
+        error(api.post("/api/tasks", json={"command": ["true"], **body}), 422, "invalid")
