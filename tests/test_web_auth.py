@@ -169,3 +169,16 @@ def test_serve_help_shows_a_systemd_unit(env):
     out = result.stdout.decode()
     assert result.returncode == 0
     assert "ExecStart=" in out and "KillMode=process" in out and "--allow-remote" in out
+
+
+def test_serve_on_a_port_in_use_is_one_error_line(env):
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        result = ghost("serve", "--port", str(port), env=env, timeout=30)
+    out, err = text(result)
+    assert result.returncode == 2 and out == ""
+    assert err == f"Error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
