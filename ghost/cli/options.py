@@ -17,7 +17,7 @@ declared by the hot commands.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -29,8 +29,13 @@ CLEANUP_DAYS_MAX = 36500.0
 SEQ_MAX = (1 << 63) - 1
 TASK_ID_MAX = 128  # longer than any id (36) or prefix could be
 
+if TYPE_CHECKING:  # generic in click's stubs since 8.2; plain at run time (click>=8.1 works)
+    _ParamType = click.ParamType[Any, Any]
+else:
+    _ParamType = click.ParamType
 
-class Bounded(click.ParamType):
+
+class Bounded(_ParamType):
     """A finite number between `low` and `high` (floats unless `integer`)."""
 
     def __init__(self, low: float, high: float, unit: str, integer: bool = False) -> None:
@@ -65,7 +70,7 @@ def _plain(bound: float) -> str:
     return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
 
 
-class Time(click.ParamType):
+class Time(_ParamType):
     """A time as `ghost.timeparse.parse_time` reads it, checked now; the text is passed on."""
 
     name = "time"
@@ -82,7 +87,7 @@ class Time(click.ParamType):
         return value
 
 
-class TaskId(click.ParamType):
+class TaskId(_ParamType):
     """Text that could name a task (an id or a prefix): refuses what no id can be, so the
     error says so instead of failing later on an undecodable or invisible value."""
 
