@@ -44,7 +44,8 @@ def test_send_refuses_a_task_without_input(env):
     async def body(client: Client) -> None:
         task_id = (await ok(client, "ghost_run", command="sleep", args=["30"]))["id"]
         message = await error(client, "ghost_send", id=task_id, text="y")
-        assert message == f"task {task_id} takes no input (start it with --pty or --stdin)"
+        assert message.endswith(f": task {task_id} takes no input (start it with --pty or "
+                                "--stdin)")
         await ok(client, "ghost_stop", id=task_id, force=True)
 
     serve(env, body)
