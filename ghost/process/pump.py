@@ -351,6 +351,10 @@ def report_failure(spec: dict[str, Any]) -> Callable[[OSError], None]:
 
 def pump_task(spec: dict[str, Any], pid: int, args: list[str]) -> tuple[int, Any]:
     """Run the pump for task `pid` with the settings from `encode`; its (status, rusage)."""
+    import _signal  # type: ignore[import-not-found]  # the C module: `signal` imports enum
+
+    # A log beyond RLIMIT_FSIZE is a failed write (EFBIG) like a full disk, not our death.
+    _signal.signal(_signal.SIGXFSZ, _signal.SIG_IGN)
     cfg = decode(args)
     outputs: dict[int, int] = {}
     for item in cfg.get("out", "").split(","):
