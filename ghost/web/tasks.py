@@ -179,28 +179,57 @@ def _int_param(request: Request, name: str, default: int, high: int) -> int:
     return int(raw)
 
 
+SHAPING = ("since", "until", "stream", "timestamps")
+
+
+def _shaped(ident: str, options: dict[str, Any], limit: int) -> dict[str, Any]:
+    """`log --since/--until/--stream/--timestamps` of an indexed task (the first `limit`
+    bytes of what they keep): the same action, the same refusals."""
+    from ghost.actions.logread import Options, read
+
+    if options["stream"] not in (None, "stdout", "stderr"):
+        raise ApiError(422, "invalid", "stream must be stdout or stderr")
+    task, chunks = read(ident, None, Options(**options))
+    data = bytearray()
+    truncated = False
+    for chunk in chunks:
+        data += chunk
+        if len(data) > limit:
+            truncated = True
+            break
+    chunks.close()  # type: ignore[attr-defined]  # a generator: its pieces are closed now
+    return {"id": task.id, "data": bytes(data[:limit]), "truncated": truncated,
+            "running": task.running}
+
+
 async def get_output(request: Request) -> Response:
     from ghost.actions import query
 
-    for unsupported in ("since", "stream"):
-        if request.query_params.get(unsupported):
-            raise ApiError(422, "invalid", f"{unsupported}: this ghost keeps no per-chunk "
-                           "times or streams for this task")
-    encoding = request.query_params.get("encoding") or "utf-8"
+    params = request.query_params
+    encoding = params.get("encoding") or "utf-8"
     if encoding not in ("utf-8", "base64"):
         raise ApiError(422, "invalid", "encoding must be utf-8 or base64")
     offset = _int_param(request, "offset", 0, (1 << 63) - 1)
     limit = _int_param(request, "limit", DEFAULT_LIMIT, feeds.MAX_READ)
+    if any(params.get(name) for name in SHAPING):
+        options = {"since": params.get("since") or None, "until": params.get("until") or None,
+                   "stream": params.get("stream") or None,
+                   "timestamps": params.get("timestamps") in ("1", "true", "yes")}
+        shaped = await call(request, _shaped, _ident(request), options, limit)
+        raw = shaped.pop("data")
+        text = raw.decode("utf-8", "replace") if encoding == "utf-8" else \
+            base64.b64encode(raw).decode()
+        return JSONResponse({**shaped, "encoding": encoding, "data": text})
     observed = await call(request, query.status, _ident(request))
     task = observed.task
-    data, size = await in_thread(feeds.read_range, task.id, offset, limit)
+    data, start, size = await in_thread(feeds.read_range, task.id, offset, limit)
     if encoding == "utf-8":
-        cut = feeds.utf8_cut(data) if offset + len(data) < size else len(data)
+        cut = feeds.utf8_cut(data) if start + len(data) < size else len(data)
         data = data[:cut]
         text = data.decode("utf-8", "replace")
     else:
         text = base64.b64encode(data).decode()
-    return JSONResponse({"id": task.id, "offset": offset, "end": offset + len(data),
+    return JSONResponse({"id": task.id, "offset": start, "end": start + len(data),
                          "size": size, "encoding": encoding, "data": text,
                          "running": task.running})
 

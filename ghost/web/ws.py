@@ -97,8 +97,12 @@ class Session:
         try:
             await self.send({"type": "subscribed", "id": task_id, "offset": offset})
             while position < sub.position:
-                data, _ = await asyncio.to_thread(feeds.read_range, task_id, position,
-                                                  min(feeds.MAX_READ, sub.position - position))
+                data, start, _ = await asyncio.to_thread(
+                    feeds.read_range, task_id, position,
+                    min(feeds.MAX_READ, sub.position - position))
+                if start > position:  # rotated away (--log-keep): from the oldest kept byte
+                    decoder.skip_to(start)
+                    position = start
                 if not data:
                     break
                 position += len(data)
