@@ -71,7 +71,9 @@ def document() -> dict[str, Any]:
              for n in ("status", "group", "name")]
     output_params = [_ID, *({"name": n, "in": "query", "schema": {"type": t}}
                             for n, t in (("offset", "integer"), ("limit", "integer"),
-                                         ("encoding", "string")))]
+                                         ("encoding", "string"), ("since", "string"),
+                                         ("until", "string"), ("stream", "string"),
+                                         ("timestamps", "boolean")))]
     return {
         "openapi": "3.1.0",
         "info": {"title": "ghost serve", "version": __version__,
