@@ -222,10 +222,7 @@ function terminal() {
   term.loadAddon(fit);
   term.open($("#term"));
   term.onData((data) => {
-    if (state.interactive && state.current) {
-      api(`/api/tasks/${state.current}/write`, { method: "POST", body: { data } })
-        .catch((err) => toast(err.message, true));
-    }
+    if (state.interactive && state.current) sendInput(state.current, data);
   });
   term.onResize(({ cols, rows }) => {
     if (state.pty && state.interactive && state.current) {
@@ -237,6 +234,27 @@ function terminal() {
   state.term = term;
   state.fit = fit;
   return term;
+}
+
+// Keystrokes go out one request at a time, in order; what is typed meanwhile is sent next,
+// together.
+const input = { pending: "", sending: false };
+async function sendInput(id, data) {
+  input.pending += data;
+  if (input.sending) return;
+  input.sending = true;
+  try {
+    while (input.pending) {
+      const chunk = input.pending;
+      input.pending = "";
+      await api(`/api/tasks/${id}/write`, { method: "POST", body: { data: chunk } });
+    }
+  } catch (err) {
+    input.pending = "";
+    toast(err.message, true);
+  } finally {
+    input.sending = false;
+  }
 }
 
 function followOutput(id) {
