@@ -5,9 +5,10 @@
 
 Throughput: `yes | head -c SIZE` run as a ghost task, plain (the task writes straight into the
 log: no copy), with --timestamps (two pipes through the pump, indexed), --stdin (the same plus
-an open stdin and the inbox) and --pty (a pseudo-terminal; the terminal turns each \\n into
-\\r\\n, so the log gets 2 bytes per `y` line instead of... the same count of task bytes is used).
-MB/s = SIZE / (end - spawn) from the task's own events, median over rounds, interleaved.
+an open stdin and the inbox) and --pty (a pseudo-terminal: the kernel's line discipline turns
+each \\n into \\r\\n and is far slower than a pipe, so it runs SIZE/32; MB/s count the task's
+bytes). MB/s = bytes / (end - spawn) from the task's own events, median over rounds,
+interleaved.
 
 Memory: PSS of the task's monitor (the waiter, or the pump) from /proc/PID/smaps_rollup while
 its task is idle and while `yes` floods it. Runs in a throwaway GHOST_DATA_DIR; every task is
@@ -29,6 +30,7 @@ import time
 
 GHOST = [sys.executable, "-m", "ghost"]
 MODES = {"direct": [], "timestamps": ["--timestamps"], "stdin": ["--stdin"], "pty": ["--pty"]}
+PTY_SHARE = 32  # --pty runs SIZE/32: its throughput is bound by the kernel's tty layer
 
 
 def ghost(env: dict[str, str], *args: str) -> str:
@@ -48,6 +50,8 @@ def task_events(env: dict[str, str], task_id: str) -> list[dict]:
 
 
 def throughput(env: dict[str, str], mode: str, size: int) -> float:
+    if mode == "pty":  # the kernel's terminal is far slower than a pipe: keep the run short
+        size = max(1_000_000, size // PTY_SHARE)
     task = run(env, *MODES[mode], "sh", "-c", f"yes | head -c {size}")
     subprocess.run([*GHOST, "wait", "-q", task], env=env, timeout=600)
     events = task_events(env, task)
@@ -55,6 +59,29 @@ def throughput(env: dict[str, str], mode: str, size: int) -> float:
     ended = next(e for e in events if e["type"] in ("exited", "killed"))
     seconds = (ended["end_ns"] - spawned["time_ns"]) / 1e9
     return size / seconds / 1e6
+
+
+def bare_pty(size: int) -> float:
+    """The kernel's own PTY speed: `yes | head -c SIZE` on a terminal read by a plain loop
+    (no ghost), for comparison with the --pty row."""
+    size = max(1_000_000, size // PTY_SHARE)
+    master, slave = os.openpty()
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.setsid()
+        os.dup2(slave, 1)
+        os.execvp("sh", ["sh", "-c", f"yes 2>/dev/null | head -c {size}"])
+    os.close(slave)
+    while True:
+        try:
+            if not os.read(master, 1 << 16):
+                break
+        except OSError:  # EIO: the terminal hung up
+            break
+    os.waitpid(pid, 0)
+    os.close(master)
+    return size / (time.monotonic() - start) / 1e6
 
 
 def pss_kib(pid: int) -> int:
@@ -86,10 +113,11 @@ def main(argv: list[str] | None = None) -> None:
     tmp = tempfile.mkdtemp(prefix="ghost-bench-pump-")
     env = {**os.environ, "GHOST_DATA_DIR": os.path.join(tmp, "data")}
     try:
-        samples: dict[str, list[float]] = {m: [] for m in MODES}
+        samples: dict[str, list[float]] = {m: [] for m in [*MODES, "pty, bare loop"]}
         for _ in range(rounds):
             for mode in MODES:
                 samples[mode].append(throughput(env, mode, size))
+            samples["pty, bare loop"].append(bare_pty(size))
         direct = statistics.median(samples["direct"])
         print(f"Throughput of `yes | head -c {size // 1_000_000}M` ({rounds} rounds, median):")
         print("| mode | MB/s | min-max | vs direct |")
