@@ -11,26 +11,8 @@ EXTRA_MISSING = ("ghost serve needs the web extra (starlette, uvicorn): "
                  "pip install 'ghost-tasks[web]'")
 DEFAULT_PORT = 7766
 
-SYSTEMD_UNIT = """\
-~/.config/systemd/user/ghost-serve.service:
-\b
-    [Unit]
-    Description=ghost web dashboard and HTTP API
-    [Service]
-    ExecStart=%h/.local/bin/ghost serve --port 7766
-    Restart=on-failure
-    # tasks started from the dashboard must outlive a restart of the server
-    KillMode=process
-    [Install]
-    WantedBy=default.target
-\b
-then: systemctl --user daemon-reload && systemctl --user enable --now ghost-serve
-(and `loginctl enable-linger $USER` to keep it running after you log out)"""
-
-
 @click.command(name="serve", context_settings={"help_option_names": ["-h", "--help"],
-                                               "max_content_width": 100},
-               epilog=SYSTEMD_UNIT)
+                                               "max_content_width": 100})
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on. Anything but loopback needs --allow-remote.")
 @click.option("--port", "-p", type=click.IntRange(0, 65535), default=DEFAULT_PORT,
@@ -45,10 +27,27 @@ def serve_command(host: str, port: int, allow_remote: bool, allow_host: tuple[st
                   new_token: bool) -> None:
     """Serve the HTTP API and the web dashboard (127.0.0.1 only, unless told otherwise).
 
-    Prints a URL with a one-time sign-in token: open it once in a browser. API clients send
+    Prints a URL with a sign-in token: open it once in a browser. API clients send
     `Authorization: Bearer TOKEN`; the token is kept in <data dir>/web-token (0600). Every
     action is recorded with via=web and the client's address (see `ghost history`).
-    To run it always, under systemd as a user service:
+    Protocol and security: docs/http.md.
+
+    To keep it running as a systemd user service, ~/.config/systemd/user/ghost-serve.service:
+
+    \b
+        [Unit]
+        Description=ghost web dashboard and HTTP API
+        [Service]
+        ExecStart=%h/.local/bin/ghost serve --port 7766
+        Restart=on-failure
+        # tasks started from the dashboard must outlive a restart of the server
+        KillMode=process
+        [Install]
+        WantedBy=default.target
+
+    \b
+    then: systemctl --user daemon-reload && systemctl --user enable --now ghost-serve
+    and, to keep it running after you log out: loginctl enable-linger $USER
     """
     import importlib.util
 
