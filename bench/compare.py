@@ -5,9 +5,9 @@
 
 Every installed peer (bench/install-peers.sh) is measured in the same run as ghost, interleaved
 round-robin so machine noise hits all tools alike; a missing peer is skipped with a note.
-Metrics: cold, launch, stop, list, follow, memory, importtime. Prints one Markdown table per
-metric (median, min–max, ghost ÷ each peer as a paired per-round ratio) and writes every raw
-sample to bench/results/compare-<date>.json.
+Metrics: cold, launch, stop, list, follow, memory, importtime, supervise (bench/supervise.py).
+Prints one Markdown table per metric (median, min–max, ghost ÷ each peer as a paired per-round
+ratio) and writes every raw sample to bench/results/compare-<date>.json.
 
 Everything runs in a throwaway directory (GHOST_DATA_DIR, PM2_HOME, supervisord.conf, TS_SOCKET
 of its own). The script is a child subreaper, so every process the tools detach stays below it;
@@ -37,7 +37,7 @@ from peers.context import Bench  # noqa: E402
 from peers.sysproc import become_subreaper, kill_descendants  # noqa: E402
 from peers.tools import Tool, all_tools  # noqa: E402
 
-METRICS = ("cold", "launch", "stop", "list", "follow", "memory", "importtime")
+METRICS = ("cold", "launch", "stop", "list", "follow", "memory", "importtime", "supervise")
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -99,6 +99,12 @@ def measure(bench: Bench, args: argparse.Namespace) -> dict[str, Any]:
         phases.append(("follow", lambda: follow_phase.follow(bench, 3.0 if args.quick else 15.0)))
     if "importtime" in want:
         phases.append(("importtime", lambda: imports.importtime(bench, 2 if args.quick else 7)))
+    if "supervise" in want:  # bench/supervise.py: restart latency, stop -g, restart (issue 15)
+        import supervise
+
+        phases.append(("supervise", lambda: supervise.measure(
+            bench.tools, bench.root, 5 if args.quick else 21, 10 if args.quick else 100,
+            2 if args.quick else 7)))
     for name, run in phases:
         print(f"phase {name} ...", flush=True)
         t0 = time.monotonic()
@@ -141,6 +147,10 @@ def render(meta: dict[str, Any], results: dict[str, Any], names: list[str]) -> s
         parts.append(follow_phase.render_follow(results["follow"]))
     if "importtime" in results:
         parts.append(imports.render_importtime(results["importtime"]))
+    if "supervise" in results:
+        import supervise
+
+        parts.append(supervise.render(results["supervise"]))
     return "\n\n".join(parts)
 
 

@@ -160,6 +160,42 @@ def summary(samples: list[float]) -> str:
     return f"{statistics.median(samples):.1f} ms ({low:.1f}–{high:.1f}, n={len(samples)})"
 
 
+def measure(tools: list[Tool], root: Path, restarts: int, group_n: int,
+            rounds: int) -> dict[str, Any]:
+    """Every metric for ghost and the peers among `tools` (others, e.g. tsp, are left out)."""
+    tools = [t for t in tools if isinstance(t, Ghost | Pm2 | Supervisor)]
+    print("  restart latency ...", flush=True)
+    latency = restart_latency(tools, root, restarts)
+    print(f"  stop of a group of {group_n} ...", flush=True)
+    stops = group_stop(tools, root, group_n, rounds)
+    print("  restart of a running task ...", flush=True)
+    manual = restart_running(tools, root, rounds)
+    ghost = next(t for t in tools if isinstance(t, Ghost))
+    return {"tools": [t.name for t in tools], "latency": latency, "group_n": group_n,
+            "group_stop": stops, "restart": manual, "waiter_kib": waiter_memory(ghost)}
+
+
+def render(result: dict[str, Any]) -> str:
+    names = result["tools"]
+    lines = [f"| supervision | {' | '.join(names)} |", f"| --- |{' --- |' * len(names)}"]
+    rows = (("crash -> next attempt running", result["latency"]),
+            (f"stop a group of {result['group_n']}", result["group_stop"]),
+            ("restart a running task", result["restart"]))
+    for label, samples in rows:
+        lines.append(f"| {label} | " + " | ".join(summary(samples.get(n, [])) for n in names)
+                     + " |")
+    latency = result["latency"]
+    for name in names[1:]:
+        if latency.get("ghost") and latency.get(name):
+            ratio = statistics.median(latency["ghost"]) / statistics.median(latency[name])
+            lines.append(f"\nrestart latency ghost ÷ {name}: {ratio:.2f}")
+    if result.get("waiter_kib"):
+        rss, pss = result["waiter_kib"]
+        lines.append(f"\nwaiter of a `--restart always` task while it runs: RSS {rss} KiB, "
+                     f"PSS {pss} KiB")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true")
@@ -185,13 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         for tool in tools:
             tool.setup()
             started.append(tool)
-        print("restart latency ...", flush=True)
-        latency = restart_latency(started, root, restarts)
-        print(f"stop of a group of {group_n} ...", flush=True)
-        stops = group_stop(started, root, group_n, rounds)
-        print("restart of a running task ...", flush=True)
-        manual = restart_running(started, root, rounds)
-        memory = waiter_memory(started[0])  # type: ignore[arg-type]
+        result = measure(started, root, restarts, group_n, rounds)
     finally:
         for tool in reversed(started):
             try:
@@ -200,21 +230,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"note: {tool.name} shutdown failed: {exc}", file=sys.stderr)
         kill_descendants()
         shutil.rmtree(root, ignore_errors=True)
-    print(f"\n| metric | {' | '.join(t.name for t in started)} |")
-    print(f"| --- |{' --- |' * len(started)}")
-    print("| crash -> next attempt running (median) | "
-          + " | ".join(summary(latency[t.name]) for t in started) + " |")
-    print(f"| stop a group of {group_n} | "
-          + " | ".join(summary(stops[t.name]) for t in started) + " |")
-    print("| restart a running task | "
-          + " | ".join(summary(manual[t.name]) for t in started) + " |")
-    base = statistics.median(latency["ghost"]) if latency.get("ghost") else None
-    for tool in started[1:]:
-        if base and latency.get(tool.name):
-            print(f"restart latency ghost / {tool.name}: "
-                  f"{base / statistics.median(latency[tool.name]):.2f}")
-    if memory:
-        print(f"waiter of a policy task: RSS {memory[0]} KiB, PSS {memory[1]} KiB")
+    print()
+    print(render(result))
     return 0
 
 
