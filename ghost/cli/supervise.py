@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 
 import click
 
+from ghost.cli.options import STOP_TIMEOUT, TASK_ID
+
 F = TypeVar("F", bound=Callable[..., Any])
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 VIA = "cli"
@@ -88,10 +90,11 @@ def render_results(results: Sequence[Any], json_: bool, verb: str) -> None:
 
 
 @click.command(context_settings=CONTEXT, epilog=IDENT_HELP)
-@click.argument("task_id", required=False)
+@click.argument("task_id", required=False, type=TASK_ID)
 @group_option("Restart every task of GROUP.")
-@click.option("-t", "--timeout", type=float, default=10.0, show_default=True,
-              help="Seconds to wait after SIGTERM before SIGKILL, for a running task.")
+@click.option("-t", "--timeout", type=STOP_TIMEOUT, default=10.0, show_default=True,
+              metavar="SECONDS", help="Seconds to wait after SIGTERM before SIGKILL, for a "
+              "running task (at most 86400).")
 @click.option("--json", "json_", is_flag=True, help="Print the restarted task(s) as JSON.")
 def restart_command(task_id: str | None, group: str | None, timeout: float,
                     json_: bool) -> None:
