@@ -82,6 +82,11 @@ def reserve_lock_file(path: str) -> None:
     turns a full disk into an ordinary ENOSPC here.
     """
     lock = os.path.join(path, LOCK)
+    # Look before opening: closing any descriptor of the lock file drops every POSIX lock this
+    # process holds on it, LMDB's own included, so an existing full-size file is left alone.
+    with contextlib.suppress(FileNotFoundError):
+        if os.lstat(lock).st_size >= LOCK_SIZE:
+            return
     try:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     except OSError as exc:
