@@ -1,9 +1,8 @@
 """The task routes: start, list, get, output, stop/kill/restart/write/resize, clean up.
 
 Each route checks the shape of its input (422 with the field named), calls one action through
-ghost.web.calls.call and returns the CLI's JSON shapes (ghost.state.task_json). Options an
-action does not have yet in this build (restart, input, supervision) are refused with 409 or
-422, never emulated here.
+ghost.web.calls.call and returns the CLI's JSON shapes (ghost.state.task_json). Options are
+checked by the same functions `ghost run` uses, so a refusal reads the same everywhere.
 """
 
 from __future__ import annotations
@@ -66,11 +65,6 @@ def _supervision(body: dict[str, Any]) -> Any:
     given = {k: body[k] for k in SUPERVISION if k in body}
     if not given:
         return None
-    import importlib.util
-
-    if importlib.util.find_spec("ghost.actions.supervise") is None:
-        raise ApiError(422, "invalid", f"{', '.join(given)}: not supported by this ghost "
-                       "yet")
     for name in ("after", "after_any"):
         if name in given:
             given[name] = field(body, name, list)
@@ -91,12 +85,6 @@ def _io(body: dict[str, Any]) -> dict[str, Any] | None:
           "log_max": field(body, "log_max", str), "log_keep": field(body, "log_keep", int)}
     if not any(v not in (None, False) for v in io.values()):
         return None
-    import inspect
-
-    from ghost.actions.run import start_one
-
-    if "io" not in inspect.signature(start_one).parameters:
-        raise ApiError(422, "invalid", "pty/stdin: not supported by this ghost yet")
     io["explicit_size"] = io["cols"] is not None or io["rows"] is not None
     return io
 
@@ -254,21 +242,10 @@ async def stop_task(request: Request) -> Response:
 async def restart_task(request: Request) -> Response:
     body = await read_body(request)
     timeout = await _timeout(body)
-    try:
-        from ghost.actions.restart import restart
-    except ImportError:
-        raise ApiError(409, "not_supported", "restart is not supported by this ghost yet") \
-            from None
+    from ghost.actions.restart import restart
+
     started = await call(request, restart, _ident(request), timeout, via=VIA)
     return JSONResponse(task_json.started(started))
-
-
-def _send_action() -> Any:
-    try:
-        from ghost.actions import send
-    except ImportError:
-        raise ApiError(409, "no_input", "this ghost cannot send input to tasks yet") from None
-    return send
 
 
 async def write_task(request: Request) -> Response:
@@ -285,7 +262,8 @@ async def write_task(request: Request) -> Response:
         raw = data.encode("utf-8", "surrogatepass")
     else:
         raise ApiError(422, "invalid", "'encoding' must be utf-8 or base64")
-    send = _send_action()
+    from ghost.actions import send
+
     sent = await call(request, send.send, _ident(request), [raw], eof=eof, via=VIA)
     return JSONResponse({"id": sent.task.id, "bytes": sent.bytes, "eof": sent.eof})
 
@@ -296,7 +274,8 @@ async def resize_task(request: Request) -> Response:
     rows = field(body, "rows", int)
     if cols is None or rows is None:
         raise ApiError(422, "invalid", "'cols' and 'rows' are required")
-    send = _send_action()
+    from ghost.actions import send
+
     task = await call(request, send.resize, _ident(request), cols, rows, via=VIA)
     return JSONResponse({"id": task.id, "cols": cols, "rows": rows})
 

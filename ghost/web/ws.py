@@ -194,11 +194,8 @@ class Session:
         await self.send({"type": "ok", "ref": ref, "id": task.id, "status": task.status})
 
     async def input(self, kind: str, task_id: str, message: dict[str, Any], ref: Any) -> None:
-        try:
-            from ghost.actions import send
-        except ImportError:
-            raise ApiError(409, "no_input", "this ghost cannot send input to tasks yet") \
-                from None
+        from ghost.actions import send
+
         if kind == "process.write":
             data = message.get("data")
             if not isinstance(data, str):
