@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from events import types as ev
 from events.store import Rows, Store, StoreError
@@ -22,6 +22,8 @@ from ghost.process.plumbing import for_attempt
 from ghost.process.supervise import MAX_DELAY_MS, _failed, _transact, me
 from projections.checkpoint import VIEWS, load_tasks, task_from_rows
 from projections.tasks import ENDED, RESTARTING, Task, apply
+
+T = TypeVar("T")
 
 
 def wants_restart(task: Task) -> str:
@@ -127,6 +129,24 @@ def _sleep_until(store: Store, task_id: str, attempt: int, at_ns: int) -> bool:
     return _still_due(store, task_id, attempt)
 
 
+def _open(spec: Mapping[str, Any]) -> Store | None:
+    return _retried(lambda: Store.open(spec["store"], create=False, views=VIEWS,
+                                       map_floor=spec["map_floor"]))
+
+
+def _retried(step: Callable[[], T]) -> T:
+    """`step()`, retried for about a minute while the store cannot be written (disk full), as
+    ghost.process.record does for a plain end."""
+    for retry in range(30):
+        try:
+            return step()
+        except StoreError:
+            if retry == 29:
+                raise
+            time.sleep(min(2.0, 0.1 * 2**retry))
+    raise AssertionError("unreachable")
+
+
 def end_and_restart(spec: dict[str, Any], status: int, rusage: Any) -> None:
     """The waiter of a task with a restart policy: record the end (as record.record_end
     would) with the policy's decision, wait out the backoff, start the next attempt."""
@@ -137,21 +157,13 @@ def end_and_restart(spec: dict[str, Any], status: int, rusage: Any) -> None:
     end = end_event(spec["task"], status, rusage)
     if int(spec.get("attempt", 1)) > 1:
         end = end._replace(data={**end.data, "attempt": int(spec["attempt"])})
-    for retry in range(30):
-        try:
-            store = Store.open(spec["store"], create=False, views=VIEWS,
-                               map_floor=spec["map_floor"])
-            if store is None:
-                return  # the data dir was removed: nothing to record, nothing to restart
-            break
-        except StoreError:
-            if retry == 29:
-                raise
-            time.sleep(min(2.0, 0.1 * 2**retry))  # e.g. disk full: keep trying a while
+    store = _open(spec)
+    if store is None:
+        return  # the data dir was removed: nothing to record, nothing to restart
     try:
         if spec.get("store_id") and store.store_id != spec["store_id"]:
             return  # removed and created again: not the store this task is in
-        scheduled = _end_and_schedule(spec, store, end)
+        scheduled = _retried(lambda: _end_and_schedule(spec, store, end))
         if scheduled is None:
             return
         task = load_tasks(store).get(spec["task"])
