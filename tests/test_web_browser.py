@@ -136,3 +136,23 @@ def _extra_tasks(env: dict[str, str]) -> None:
     ghost("kill", killed, env=env)
     for task in (done, failed):
         wait_ended(task, env)
+
+
+def test_typing_into_a_terminal_task(server, browser):
+    page, errors = signed_in(browser, server, viewport={"width": 1000, "height": 700})
+    page.click("#run-open")
+    page.fill("#run-form [name=command]", "sh -c 'printf \"name? \"; read n; echo hello $n; "
+                                          "sleep 30'")
+    page.check("#run-form [name=pty]")
+    page.click("#run-form button[type=submit]")
+    page.wait_for_selector("#view-task:not([hidden])")
+    task = page.url.rsplit("/", 1)[1]
+    if server.http().get(f"/api/tasks/{task}").json().get("input", "none") != "pty":
+        pytest.skip("this build does not run --pty tasks on a terminal yet")
+    page.locator("#term .xterm-rows").get_by_text("name?").wait_for(timeout=15000)
+    page.locator("#t-input").wait_for(state="visible")
+    page.click("#term")
+    page.keyboard.type("bob")
+    page.keyboard.press("Enter")
+    page.locator("#term .xterm-rows").get_by_text("hello bob").wait_for(timeout=15000)
+    assert errors == []

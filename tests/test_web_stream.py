@@ -171,3 +171,34 @@ def test_restart_starts_the_task_again(server, env):
     assert again["status"] == "running" and again["id"] == task["id"]
     assert again["pid"] != task["pid"]
     assert server.proc.poll() is None
+
+
+def test_websocket_input_reaches_a_terminal_task(server, env):
+    from websockets.sync.client import connect
+
+    http = server.http()
+    task = http.post("/api/tasks", json={
+        "command": ["sh", "-c", "stty size; read n; echo hello $n"], "pty": True, "cols": 70,
+        "rows": 20}).json()
+    if http.get(f"/api/tasks/{task['id']}").json().get("input", "none") != "pty":
+        pytest.skip("this build does not run --pty tasks on a terminal yet")
+    url = server.url.replace("http://", "ws://") + "/api/ws"
+    seen = ""
+    with connect(url, additional_headers=server.auth, open_timeout=10) as ws:
+        ws.send(json.dumps({"type": "process.resize", "id": task["id"], "cols": 90, "rows": 30,
+                            "ref": 1}))
+        ws.send(json.dumps({"type": "subscribe", "id": task["id"]}))
+        ws.send(json.dumps({"type": "process.write", "id": task["id"], "data": "ann\r",
+                            "ref": 2}))
+        replies = {}
+        end = time.monotonic() + 20
+        while "hello ann" not in seen or len(replies) < 2:
+            assert time.monotonic() < end, (seen, replies)
+            message = json.loads(ws.recv(timeout=20))
+            if message["type"] == "process.output":
+                seen += message["data"]
+            elif message["type"] in ("ok", "error"):
+                replies[message["ref"]] = message
+    assert replies[1]["type"] == "ok" and replies[2] == {"type": "ok", "ref": 2,
+                                                           "id": task["id"], "bytes": 4}
+    assert "hello ann" in seen
