@@ -62,7 +62,9 @@ def start_crasher(tool: Tool, name: str, stamps: Path) -> None:
             tool.env)
     elif isinstance(tool, Supervisor):
         (tool.confd / f"{name}.conf").write_text(
-            f"[program:{name}]\ncommand=sh -c \"{CRASH.format(stamps)}\"\nautorestart=true\n"
+            # supervisord expands %(...)s in its config: a literal % is written %%
+            f"[program:{name}]\ncommand=sh -c \"{CRASH.format(stamps).replace('%', '%%')}\"\n"
+            "autorestart=true\n"
             "startsecs=0\nstartretries=100000\n")
         run(tool._ctl("update", name), tool.env)
 
