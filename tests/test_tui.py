@@ -22,7 +22,7 @@ from tui_support import (  # noqa: E402
     until,
 )
 
-from ghost.tui.app import GhostApp  # noqa: E402
+from ghost.tui.app import GhostApp, takes_supervision  # noqa: E402
 
 
 def events_of(task_id: str, env: dict[str, str]) -> list[dict]:
@@ -143,6 +143,9 @@ def test_run_dialog_rerun_and_cleanup(data_dir, env, tmp_path):
             cwd_box = app.screen.query_one("#cwd")
             cwd_box.value = str(work)
             app.screen.query_one("#env").value = "GREETING=hello"
+            if takes_supervision():
+                app.screen.query_one("#name").value = "greeter"
+                app.screen.query_one("#group").value = "demo"
             await pilot.press("enter")
             await until(pilot, lambda: len(row_ids(app)) == 2, message="the new task")
             new = row_ids(app)[0]
@@ -172,6 +175,8 @@ def test_run_dialog_rerun_and_cleanup(data_dir, env, tmp_path):
     spawned = [e for e in events_of(new, env) if e["type"] == "spawned"][0]
     assert spawned["actor"]["via"] == "tui"
     assert spawned["cwd"] == str(work) and spawned["env_keys"] == ["GREETING"]
+    if takes_supervision():
+        assert (spawned["name"], spawned["group"]) == ("greeter", "demo")
     assert "hello" not in json.dumps(spawned)  # the value is never stored
     again = [e for e in events_of(rerun, env) if e["type"] == "spawned"][0]
     assert again["command"] == ["sh", "-c", "echo first"] and again["actor"]["via"] == "tui"
@@ -180,3 +185,48 @@ def test_run_dialog_rerun_and_cleanup(data_dir, env, tmp_path):
     assert not os.path.exists(os.path.join(data_dir, "logs", f"{first}.log"))
     failed = [json.loads(x) for x in ghost("events", env=env).stdout.decode().splitlines()]
     assert any(e["type"] == "spawn_failed" and e["actor"]["via"] == "tui" for e in failed)
+
+
+def test_restart_is_the_next_attempt_of_the_same_task(data_dir, env):
+    looping = run_json("sleep", "304", env=env)["id"]
+
+    async def body() -> None:
+        app = GhostApp()
+        async with app.run_test(size=(120, 30)) as pilot:
+            await loaded(app, pilot)
+            select(app, looping)
+            await pilot.press("R")
+            # How the restart itself goes is the restart action's business (other work):
+            # the UI reports either outcome, and never crashes.
+            done = await until(pilot, lambda: [m for m in messages(app)
+                                               if "restarted" in m or "cannot" in m],
+                               message="the restart's outcome")
+            if "restarted" in done[0]:
+                await until(pilot, lambda: app.main.tasks[looping].attempt == 2)
+                assert app.main.tasks[looping].running
+            await pilot.press("q")
+
+    run(body())
+    kinds = [(e["type"], e.get("actor", {}).get("via")) for e in events_of(looping, env)]
+    assert ("restart_requested", "tui") in kinds and ("stop_requested", "tui") in kinds
+
+
+def test_send_a_line_to_a_task_input(data_dir, env):
+    if b"--stdin" not in ghost("run", "--help", env=env).stdout:
+        pytest.skip("this ghost has no `run --stdin` yet")
+    reader = run_json("--stdin", "sh", "-c", "read line; echo got $line", env=env)["id"]
+
+    async def body() -> None:
+        app = GhostApp()
+        async with app.run_test(size=(120, 30)) as pilot:
+            await loaded(app, pilot)
+            select(app, reader)
+            await pilot.press("i", *"hi there", "enter")
+            await until(pilot, lambda: cell(app, reader, "status") == "exited 0",
+                        message="the reader to end")
+            await pilot.press("q")
+
+    run(body())
+    assert ghost("log", reader, env=env).stdout.decode() == "got hi there\n"
+    sent = [e for e in events_of(reader, env) if e["type"] == "input_sent"]
+    assert [(e["bytes"], e["actor"]["via"]) for e in sent] == [(9, "tui")]

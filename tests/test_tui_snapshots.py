@@ -22,7 +22,7 @@ def app(data_dir, monkeypatch):
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     fixed_store(data_dir)
-    yield GhostApp(clock=fixed_clock)
+    yield GhostApp(clock=fixed_clock, resources=False)  # CPU and memory are never the same
     monkeypatch.undo()
     time.tzset()
 

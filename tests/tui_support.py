@@ -87,8 +87,10 @@ def _event(kind: str, task: str, data: dict[str, Any], at: int) -> Event:
 
 
 def _spawned(task: str, command: list[str], cwd: str, pid: int, at: int, log_path: str,
-             env_keys: Iterable[str] = (), ticks: int = 100, boot: str = "an-older-boot") -> Event:
-    return _event(SPAWNED, task, {
+             env_keys: Iterable[str] = (), ticks: int = 100, boot: str = "an-older-boot",
+             name: str = "") -> Event:
+    named = {"name": name, "group": "demo"} if name else {}
+    return _event(SPAWNED, task, {**named,
         "command": command, "cwd": cwd, "pid": pid, "pgid": pid, "start_ticks": ticks,
         "boot_id": boot, "log_path": log_path, "env_keys": list(env_keys),
         "monitor": {"pid": pid, "start_ticks": ticks},
@@ -137,7 +139,7 @@ def fixed_store(data_dir: str) -> dict[str, str]:
                  log_of["tests"], env_keys=["CI"]),
         _event(EXITED, ids["tests"], {"code": 1, "end_ns": T0 + 95 * S}, T0 + 95 * S),
         _spawned(ids["worker"], ["python", "worker.py", "--queue", "jobs"], "/home/demo/svc",
-                 20303, T0 + 120 * S, log_of["worker"]),
+                 20303, T0 + 120 * S, log_of["worker"], name="worker"),
         _event(STOP_REQUESTED, ids["worker"], {
             "signal": "SIGTERM", "timeout": 10.0, "force": False,
             "actor": {"via": "tui", "user": "demo", "uid": 1000, "pid": 4243, "tty": ""}},
@@ -152,7 +154,8 @@ def fixed_store(data_dir: str) -> dict[str, str]:
                  log_of["lint"]),
         _event(EXITED, ids["lint"], {"code": 0, "end_ns": T0 + 1001 * S}, T0 + 1001 * S),
         _spawned(ids["web"], ["npm", "run", "dev"], "/home/demo/web", 1, T0 + 1200 * S,
-                 log_of["web"], env_keys=["PORT", "API_TOKEN"], ticks=init_ticks, boot=boot),
+                 log_of["web"], env_keys=["PORT", "API_TOKEN"], ticks=init_ticks, boot=boot,
+                 name="web"),
     ]
     store = open_store(write=True)
     assert store is not None

@@ -24,6 +24,7 @@ from ghost.tui.tasks import TasksScreen
 from projections.tasks import Task
 
 VIA = "tui"
+USAGE_EVERY = 2  # seconds between CPU/memory samples of running tasks
 
 
 class GhostApp(App[None]):
@@ -35,15 +36,20 @@ class GhostApp(App[None]):
     # Notifications say how a stop ended; long enough to read, short enough not to pile up.
     NOTIFICATION_TIMEOUT = 6
 
-    def __init__(self, clock: Callable[[], int] = time.time_ns, live: bool = True) -> None:
+    def __init__(self, clock: Callable[[], int] = time.time_ns, live: bool = True,
+                 resources: bool | None = None) -> None:
+        """`clock`, `live` (False: no feed thread) and `resources` (CPU/memory columns;
+        default: when ghost.actions.resources exists) are seams for tests and benchmarks."""
         super().__init__()
         self.now_ns = clock
-        self.live = live  # False: no feed thread (tests feed tasks themselves)
+        self.live = live
         self.feed: TaskFeed | None = None
         self.failure: str | None = None  # why the app gave up (printed after the screen closes)
-        self.main = TasksScreen()
+        self.sample_usage = model.has_resources() if resources is None else resources
+        self.main = TasksScreen(self.sample_usage)
         self.latest: list[Task] = []  # the live list, kept while time travel shows another
         self.colour = not self.no_color
+        self._ticks = 0
 
     def notify(self, message: str, *, title: str = "", severity: Any = "information",
                timeout: float | None = None, markup: bool = False) -> None:
@@ -76,9 +82,35 @@ class GhostApp(App[None]):
             self.notify(message, title="Task list", severity="error")
 
     def _tick(self) -> None:
-        """Running tasks' durations move on; nothing is read from the store here."""
-        if self.main.is_current and any(t.running for t in self.main.tasks.values()):
-            self.main.redraw(tick=True)
+        """Running tasks' durations move on (nothing is read from the store here); every
+        USAGE_EVERY ticks their CPU and memory are sampled, when ghost.actions.resources
+        exists."""
+        if not self.main.is_current or not any(t.running for t in self.main.tasks.values()):
+            return
+        self._ticks += 1
+        if self.sample_usage and self._ticks % USAGE_EVERY == 0 and self.main.at is None:
+            self._sample()
+        self.main.redraw(tick=True)
+
+    def _sample(self) -> None:
+        usage = model.resources().usage
+        running = [t for t in self.main.tasks.values() if t.running]
+
+        def work() -> None:
+            try:
+                found = usage(running, via=VIA)
+            except Exception as exc:  # noqa: BLE001 - reported once, then sampling stops
+                self.sample_usage = False
+                self.call_from_thread(self.notify, f"CPU/memory sampling stopped: {exc}",
+                                      severity="warning")
+                return
+            self.call_from_thread(self._usage, found)
+
+        self.run_worker(work, thread=True, group="usage", exclusive=True, exit_on_error=False)
+
+    def _usage(self, found: dict[str, Any]) -> None:
+        self.main.usage = found
+        self.main.redraw(tick=True)
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -112,9 +144,7 @@ class GhostApp(App[None]):
         task = self.selected()
         if task is None:
             return
-        if self.main.at is not None:
-            self.notify("Time travel shows the past; press t to act on live tasks.",
-                        severity="warning")
+        if self._past():
             return
         from ghost.actions.stop import stop
         from ghost.state.tasks import describe_end
@@ -149,22 +179,66 @@ class GhostApp(App[None]):
         cwd = task.cwd if task is not None else _here()
         self.push_screen(RunDialog(cwd), self._run)
 
-    def _run(self, request: tuple[str, str, str] | None) -> None:
+    def _run(self, request: dict[str, str] | None) -> None:
         if request is None:
             return
-        command, cwd, env = request
         from ghost.actions.run import start
+        from ghost.actions.supervise import supervision
 
         def work() -> list[Any]:
             try:
-                pairs = shlex.split(env)
+                pairs = shlex.split(request["env"])
             except ValueError as exc:
-                raise GhostError(f"cannot parse the environment {env!r}: {exc}") from None
-            return list(start([command], cwd or None, pairs, via=VIA))
+                raise GhostError(f"cannot parse the environment: {exc}") from None
+            sup = supervision(name=request.get("name") or None,
+                              group=request.get("group") or None,
+                              restart=request.get("restart") or None)
+            extra: dict[str, Any] = {"sup": sup} if sup is not None else {}
+            if extra and not takes_supervision():
+                raise GhostError("this ghost cannot start named or supervised tasks yet")
+            return list(start([request["command"]], request["cwd"] or None, pairs, via=VIA,
+                              **extra))
 
         self.act(work, lambda started: self.notify(
             "\n".join(f"Started {s.id[:8]} (pid {s.pid})" for s in started), title="Run"),
             title="Run")
+
+    def action_restart(self) -> None:
+        task = self.selected()
+        if task is None or self._past():
+            return
+        from ghost.actions.restart import restart
+
+        self.notify(f"Restarting {task.id[:8]} ...", timeout=2)
+        self.act(lambda: restart(task.id, via=VIA), lambda started: self.notify(
+            f"Task {started.id[:8]} restarted (pid {started.pid}).", title="Restart"),
+            title="Restart")
+
+    def action_send(self) -> None:
+        task = self.selected()
+        if task is None or self._past():
+            return
+        from ghost.tui.dialogs import PromptDialog
+
+        self.push_screen(PromptDialog(f"A line for the input of {task.id[:8]} "
+                                      f"({model.command_line(task.command)}):",
+                                      keep_spaces=True), lambda line: self._send(task, line))
+
+    def _send(self, task: Task, line: str | None) -> None:
+        if line is None:
+            return
+        from ghost.actions.send import send
+
+        self.act(lambda: send(task.id, [line.encode() + b"\n"], via=VIA),
+                 lambda _sent: self.notify(f"Sent {len(line) + 1} bytes to {task.id[:8]}.",
+                                           timeout=2), title="Send")
+
+    def _past(self) -> bool:
+        if self.main.at is None:
+            return False
+        self.notify("Time travel shows the past; press t to act on live tasks.",
+                    severity="warning")
+        return True
 
     def action_cleanup(self) -> None:
         from ghost.tui.dialogs import CleanupDialog
@@ -212,9 +286,9 @@ class GhostApp(App[None]):
         if self.main.at is not None:
             self.action_live()
             return
-        from ghost.tui.dialogs import TimeDialog
+        from ghost.tui.dialogs import TIME_PROMPT, PromptDialog
 
-        self.push_screen(TimeDialog(), self._travel)
+        self.push_screen(PromptDialog(TIME_PROMPT, "time"), self._travel)
 
     def _travel(self, when: str | None) -> None:
         if not when:
@@ -237,6 +311,15 @@ class GhostApp(App[None]):
         from ghost.tui.dialogs import HelpScreen
 
         self.push_screen(HelpScreen())
+
+
+def takes_supervision() -> bool:
+    """Whether run.start takes names, groups and policies (supervision, other work)."""
+    import inspect
+
+    from ghost.actions.run import start
+
+    return "sup" in inspect.signature(start).parameters
 
 
 def _here() -> str:

@@ -7,7 +7,6 @@ ghost never stores their values.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -107,15 +106,17 @@ class DetailsScreen(Screen[None]):
 
 
 def _resources(task: Any) -> Mapping[str, Any] | None:
-    """CPU, memory and listening ports, once ghost.actions.resources exists (other work)."""
-    if not task.running or importlib.util.find_spec("ghost.actions.resources") is None:
+    """Processes, CPU, memory and listening ports of a running task, when
+    ghost.actions.resources exists (other work adds it)."""
+    if not task.running or not model.has_resources():
         return None
-    module = importlib.import_module("ghost.actions.resources")
-    probe = getattr(module, "sample", None) or getattr(module, "resources", None)
-    if probe is None:
+    found = model.resources().usage([task], via="tui").get(task.id)
+    if found is None:
         return None
-    found = probe(task)
-    return found if isinstance(found, Mapping) else getattr(found, "_asdict", dict)()
+    return {"Processes": found.processes, "CPU": f"{found.cpu_percent:.1f}% (since start)",
+            "Memory": model.human_bytes(found.rss_bytes),
+            "Ports": ", ".join(f"{p.proto} {p.address}:{p.port}" for p in found.ports)
+            or "(none listening)"}
 
 
 def details_text(observed: Any, events: Iterable[Event | Corrupt],
@@ -147,10 +148,15 @@ def details_text(observed: Any, events: Iterable[Event | Corrupt],
     if started_by:
         rows.append(("Started by", f"{started_by.get('user', '?')} via "
                                    f"{started_by.get('via', '?')}"))
+    if model.field(task, "attempt") and task.attempt > 1:
+        rows.append(("Attempt", str(task.attempt)))
+    if model.field(task, "policy"):
+        rows.append(("Restart policy", model.visible(", ".join(
+            f"{k}={v}" for k, v in dict(task.policy).items()))))
     rows.append(("Environment", ", ".join(map(model.visible, task.env_keys)) or
                  "(no overrides; values are never stored)"))
     for key, value in (resources or {}).items():
-        rows.append((str(key).capitalize(), model.visible(str(value))))
+        rows.append((str(key), model.visible(str(value))))
     rows.append(("Log file", model.visible(task.log_path)))
     out = Text()
     width = max(len(k) for k, _ in rows) + 2

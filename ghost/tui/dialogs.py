@@ -21,11 +21,12 @@ DIALOG_CSS = """
 {name} Input {{ margin-bottom: 1; }}
 {name} Horizontal {{ height: auto; }}
 {name} Button {{ margin-right: 2; }}
+{name} #supervision Input {{ width: 1fr; }}
 """
 
 
-class RunDialog(ModalScreen[tuple[str, str, str] | None]):
-    """`n`: start a task. Returns (command line, directory, env as KEY=VALUE words) or None."""
+class RunDialog(ModalScreen[dict[str, str] | None]):
+    """`n`: start a task. Returns the fields (command, cwd, env, name, group, restart)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
     DEFAULT_CSS = DIALOG_CSS.format(name="RunDialog")
@@ -40,6 +41,10 @@ class RunDialog(ModalScreen[tuple[str, str, str] | None]):
             yield Input(placeholder="command, e.g. npm run dev", id="command")
             yield Input(value=self.cwd, placeholder="directory", id="cwd")
             yield Input(placeholder="environment: KEY=VALUE KEY2=VALUE2 (optional)", id="env")
+            with Horizontal(id="supervision"):
+                yield Input(placeholder="name (optional)", id="name")
+                yield Input(placeholder="group (optional)", id="group")
+                yield Input(placeholder="restart: no, on-failure, always", id="restart")
             with Horizontal():
                 yield Button("Run", variant="primary", id="run")
                 yield Button("Cancel", id="cancel")
@@ -62,8 +67,7 @@ class RunDialog(ModalScreen[tuple[str, str, str] | None]):
             self.app.notify("Type a command to run.", severity="warning")
             self.query_one("#command", Input).focus()
             return
-        self.dismiss((command, self.query_one("#cwd", Input).value.strip(),
-                      self.query_one("#env", Input).value.strip()))
+        self.dismiss({box.id or "": box.value.strip() for box in self.query(Input)})
 
     def action_cancel(self) -> None:
         self.dismiss(None)
@@ -113,26 +117,35 @@ class CleanupDialog(ModalScreen[str | None]):
             self.dismiss(None)
 
 
-class TimeDialog(ModalScreen[str | None]):
-    """`t`: a time to show the task list at (`list --at`)."""
+class PromptDialog(ModalScreen[str | None]):
+    """One line of input: `t` asks for a time (`list --at`), `i` for a line to send."""
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
-    DEFAULT_CSS = DIALOG_CSS.format(name="TimeDialog")
+    DEFAULT_CSS = DIALOG_CSS.format(name="PromptDialog")
+
+    def __init__(self, label: str, placeholder: str = "", keep_spaces: bool = False) -> None:
+        super().__init__()
+        self.label = label
+        self.placeholder = placeholder
+        self.keep_spaces = keep_spaces
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("Show the task list as it was at (e.g. 10m, 2h, yesterday, "
-                        "2026-12-03T08:00):")
-            yield Input(placeholder="time", id="when")
+            yield Label(self.label, markup=False)
+            yield Input(placeholder=self.placeholder, id="answer")
 
     def on_mount(self) -> None:
-        self.query_one("#when", Input).focus()
+        self.query_one("#answer", Input).focus()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() or None)
+        value = event.value if self.keep_spaces else event.value.strip()
+        self.dismiss(value if value or self.keep_spaces else None)
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+TIME_PROMPT = ("Show the task list as it was at (e.g. 10m, 2h, yesterday, 2026-12-03T08:00):")
 
 
 KEYS = (
@@ -142,7 +155,10 @@ KEYS = (
         ("/", "search command, name and id"), ("o / O", "sort column / order"),
         ("Enter", "details: status, environment names, history"), ("l", "log view"),
         ("s", "stop (SIGTERM, then SIGKILL after 10 s)"), ("Ctrl+K / K", "kill (SIGKILL)"),
-        ("r", "rerun the selected command"), ("n", "run a new command"),
+        ("r", "rerun the selected command (a new task)"),
+        ("R", "restart the selected task (its next attempt)"),
+        ("i", "send a line to its input (tasks started with --stdin or --pty)"),
+        ("n", "run a new command (name, group, restart policy optional)"),
         ("c", "clean up finished tasks (asks first)"), ("h", "history (audit trail)"),
         ("t", "time travel: the list at a past time (t / Esc: back)"),
         ("Esc", "clear search / leave time travel"), ("?", "this help"),

@@ -7,10 +7,11 @@ command line holding an escape sequence can never reach the real terminal as one
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shlex
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from ghost.text import printable
@@ -19,8 +20,7 @@ from projections.tasks import Task
 FILTERS = ("all", "running", "exited", "killed", "unknown")
 SHORT_ID = 8
 
-# Columns whose data the task record may or may not carry yet (names and groups are being
-# added by other work): shown only when the record has the field.
+# Fields newer task records carry (names and groups, from supervision): shown when present.
 OPTIONAL = ("name", "group")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -50,6 +50,9 @@ def status_text(task: Task) -> str:
         return f"exited {task.exit_code}"
     if task.status == "killed":
         return f"killed {task.signal or ''}".rstrip()
+    last = field(task, "last_status")
+    if task.status == "restarting" and last:
+        return f"restarting ({last})"
     return task.status
 
 
@@ -77,65 +80,108 @@ def elapsed_ns(task: Task, now_ns: int) -> int:
     return max(0, end - task.started_ns)
 
 
+class Ctx(NamedTuple):
+    """What a row needs besides the task: the clock, and resource usage of running tasks."""
+
+    now_ns: int
+    usage: Mapping[str, Any] = {}
+
+
+NO_CTX = Ctx(0)
+
+
 class Column(NamedTuple):
     key: str
     label: str
-    cell: Callable[[Task, int], str]
-    sort: Callable[[Task, int], Any]
+    cell: Callable[[Task, Ctx], str]
+    sort: Callable[[Task, Ctx], Any]
 
 
-def _optional_cell(name: str) -> Callable[[Task, int], str]:
-    return lambda task, _now: visible(str(field(task, name) or ""))
+def id_cell(task: Task, _: Ctx) -> str:
+    """The short id, and the name when the task has one (the S0 "id + name" column)."""
+    name = field(task, "name")
+    return f"{task.id[:SHORT_ID]} {visible(name)}" if name else task.id[:SHORT_ID]
 
 
-def _optional_key(name: str) -> Callable[[Task, int], Any]:
-    return lambda task, _now: str(field(task, name) or "")
+def human_bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "K", "M", "G"):
+        if value < 1024 or unit == "G":
+            return f"{value:.0f}{unit}" if unit == "B" else f"{value:.1f}{unit}"
+        value /= 1024
+    return f"{value:.1f}G"
 
 
-def _columns() -> list[Column]:
-    cols = [Column("id", "ID", lambda t, _: t.id[:SHORT_ID], lambda t, _: t.id)]
-    for name in OPTIONAL:
-        if name in Task._fields:
-            cols.append(Column(name, name.capitalize(), _optional_cell(name), _optional_key(name)))
-    cols += [
+def _cpu(task: Task, ctx: Ctx) -> str:
+    used = ctx.usage.get(task.id)
+    return f"{used.cpu_percent:.0f}%" if used is not None else ""
+
+
+def _mem(task: Task, ctx: Ctx) -> str:
+    used = ctx.usage.get(task.id)
+    return human_bytes(used.rss_bytes) if used is not None else ""
+
+
+def _usage_key(name: str) -> Callable[[Task, Ctx], Any]:
+    return lambda task, ctx: getattr(ctx.usage.get(task.id), name, -1)
+
+
+def has_resources() -> bool:
+    """CPU and memory columns need ghost.actions.resources (added by other work)."""
+    return importlib.util.find_spec("ghost.actions.resources") is not None
+
+
+def resources() -> Any:
+    """ghost.actions.resources, imported by name: this surface works with or without it."""
+    return importlib.import_module("ghost.actions.resources")
+
+
+def columns(with_resources: bool) -> tuple[Column, ...]:
+    cols = [
+        Column("id", "ID", id_cell, lambda t, _: (str(field(t, "name") or ""), t.id)),
         Column("pid", "PID", lambda t, _: str(t.pid), lambda t, _: t.pid),
         Column("status", "Status", lambda t, _: status_text(t),
                lambda t, _: (t.status, t.exit_code or 0)),
         Column("started", "Started", lambda t, _: local_time(t.started_ns, short=True),
                lambda t, _: t.spawned_seq),
-        Column("duration", "Duration", lambda t, now: duration(elapsed_ns(t, now)),
-               lambda t, now: elapsed_ns(t, now)),
+        Column("duration", "Duration", lambda t, c: duration(elapsed_ns(t, c.now_ns)),
+               lambda t, c: elapsed_ns(t, c.now_ns)),
+    ]
+    if with_resources:
+        cols += [Column("cpu", "CPU", _cpu, _usage_key("cpu_percent")),
+                 Column("mem", "Mem", _mem, _usage_key("rss_bytes"))]
+    cols += [
         Column("command", "Command", lambda t, _: clip(command_line(t.command)),
                lambda t, _: t.command),
         Column("cwd", "Directory", lambda t, _: clip(visible(t.cwd)), lambda t, _: t.cwd),
     ]
-    return cols
+    return tuple(cols)
 
 
-COLUMNS = _columns()
-COLUMN_KEYS = tuple(c.key for c in COLUMNS)
-_BY_KEY = {c.key: c for c in COLUMNS}
+BASIC = columns(with_resources=False)
 
 
-def row(task: Task, now_ns: int) -> tuple[str, ...]:
-    return tuple(c.cell(task, now_ns) for c in COLUMNS)
+def row(task: Task, ctx: Ctx, cols: Sequence[Column] = BASIC) -> tuple[str, ...]:
+    return tuple(c.cell(task, ctx) for c in cols)
 
 
 def matches(task: Task, needle: str) -> bool:
-    """Case-insensitive search over the id, the command line and the name (when there is one)."""
+    """Case-insensitive search over the id, the command line, the name and the group."""
     if not needle:
         return True
     needle = needle.lower()
-    hay = [task.id, shlex.join(task.command), str(field(task, "name") or "")]
+    hay = [task.id, shlex.join(task.command), str(field(task, "name") or ""),
+           str(field(task, "group") or "")]
     return any(needle in h.lower() for h in hay)
 
 
 def select(tasks: Iterable[Task], status: str = "all", needle: str = "",
-           sort: str = "started", reverse: bool = True, now_ns: int = 0) -> list[Task]:
+           sort: str = "started", reverse: bool = True, ctx: Ctx = NO_CTX,
+           cols: Sequence[Column] = BASIC) -> list[Task]:
     """The tasks the table shows, in order: newest first unless another sort was chosen."""
     chosen = [t for t in tasks if (status == "all" or t.status == status) and matches(t, needle)]
-    key = _BY_KEY[sort].sort
-    return sorted(chosen, key=lambda t: (key(t, now_ns), t.spawned_seq), reverse=reverse)
+    key = next(c for c in cols if c.key == sort).sort
+    return sorted(chosen, key=lambda t: (key(t, ctx), t.spawned_seq), reverse=reverse)
 
 
 def counts(tasks: Iterable[Task]) -> dict[str, int]:

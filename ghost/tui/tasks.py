@@ -66,6 +66,8 @@ class TasksScreen(Screen[None]):
         Binding("ctrl+k,K", "kill", "Kill", key_display="^K"),
         Binding("n", "new", "New"),
         Binding("r", "rerun", "Rerun"),
+        Binding("R", "restart", "Restart", show=False),
+        Binding("i", "send", "Input", show=False),
         Binding("l", "log", "Log"),
         Binding("c", "cleanup", "Clean"),
         Binding("h", "history", "History"),
@@ -91,8 +93,10 @@ class TasksScreen(Screen[None]):
     TasksScreen #empty { height: 1fr; content-align: center middle; display: none; }
     """
 
-    def __init__(self) -> None:
+    def __init__(self, with_resources: bool = False) -> None:
         super().__init__()
+        self.columns = model.columns(with_resources)
+        self.keys = tuple(c.key for c in self.columns)
         self.tasks: dict[str, Task] = {}
         self.filter = "all"
         self.needle = ""
@@ -102,6 +106,7 @@ class TasksScreen(Screen[None]):
         self._shown: list[str] = []
         self._cells: dict[str, tuple[str, ...]] = {}
         self._widths: dict[str, int] = {}
+        self.usage: dict[str, Any] = {}  # task id -> resources.Usage, while it runs
         self._generation = 0  # of the rows being added (see _add_rows)
         self._filling = False  # rows of the last rebuild are still being added
         self.loaded = False
@@ -147,9 +152,9 @@ class TasksScreen(Screen[None]):
     def redraw(self, tick: bool = False) -> None:
         """Show the tasks the filter, search and sort choose: cell by cell when the same rows
         are shown in the same order, else rebuilt (`tick`: only running tasks can change)."""
-        now = self.app.now_ns()  # type: ignore[attr-defined]
+        now = model.Ctx(self.app.now_ns(), self.usage)  # type: ignore[attr-defined]
         chosen = model.select(self.tasks.values(), self.filter, self.needle, self.sort_key,
-                              self.reverse, now)
+                              self.reverse, now, self.columns)
         ids = [t.id for t in chosen]
         if ids != self._shown or self._filling:
             self._rebuild(chosen, now)
@@ -158,11 +163,11 @@ class TasksScreen(Screen[None]):
             for task in chosen:
                 if tick and not task.running:
                     continue
-                cells = model.row(task, now)
+                cells = model.row(task, now, self.columns)
                 if self._cells.get(task.id) != cells:
                     changed.append((task, cells))
             if any(cell_len(c) > self._widths.get(k, 0)
-                   for _, cells in changed for k, c in zip(model.COLUMN_KEYS, cells, strict=True)):
+                   for _, cells in changed for k, c in zip(self.keys, cells, strict=True)):
                 self._rebuild(chosen, now)  # a wider value: columns are re-measured
             else:
                 self._update(changed)
@@ -177,23 +182,23 @@ class TasksScreen(Screen[None]):
         table = self.table
         for task, cells in changed:
             old = self._cells[task.id]
-            for key, new, was in zip(model.COLUMN_KEYS, cells, old, strict=True):
+            for key, new, was in zip(self.keys, cells, old, strict=True):
                 if new != was:
                     table.update_cell(task.id, key, _cell(key, new, task))
             self._cells[task.id] = cells
 
-    def _rebuild(self, chosen: list[Task], now: int) -> None:
+    def _rebuild(self, chosen: list[Task], now: model.Ctx) -> None:
         """Every row again. Column widths are measured here, once, from the strings: DataTable
         would measure each cell through Rich (~0.2 ms each: 1.4 s for 1,000 tasks)."""
         table = self.table
         current = self.selected()
-        self._cells = {t.id: model.row(t, now) for t in chosen}
+        self._cells = {t.id: model.row(t, now, self.columns) for t in chosen}
         widths = {col.key: max([cell_len(col.label), *(cell_len(cells[i]) for cells
                                                         in self._cells.values())])
-                  for i, col in enumerate(model.COLUMNS)}
+                  for i, col in enumerate(self.columns)}
         if widths != self._widths:
             table.clear(columns=True)
-            for col in model.COLUMNS:
+            for col in self.columns:
                 table.add_column(col.label, key=col.key, width=widths[col.key])
             self._widths = widths
         else:
@@ -212,7 +217,7 @@ class TasksScreen(Screen[None]):
         table = self.table
         for task in rows:
             table.add_row(*(_cell(key, value, task) for key, value
-                            in zip(model.COLUMN_KEYS, self._cells[task.id], strict=True)),
+                            in zip(self.keys, self._cells[task.id], strict=True)),
                           key=task.id)
         self._filling = bool(rest)
         if rest:
@@ -257,7 +262,7 @@ class TasksScreen(Screen[None]):
 
     def action_sort(self, cycle: int) -> None:
         if cycle:
-            keys = model.COLUMN_KEYS
+            keys = self.keys
             self.sort_key = keys[(keys.index(self.sort_key) + 1) % len(keys)]
         else:
             self.reverse = not self.reverse
@@ -329,6 +334,12 @@ class TasksScreen(Screen[None]):
 
     def action_rerun(self) -> None:
         self._app("rerun")
+
+    def action_restart(self) -> None:
+        self._app("restart")
+
+    def action_send(self) -> None:
+        self._app("send")
 
     def action_log(self) -> None:
         self._app("log")
