@@ -4,6 +4,7 @@ safe), details, history, time travel, help; NO_COLOR; errors; a store that canno
 from __future__ import annotations
 
 import os
+import signal
 from datetime import UTC, datetime
 
 import pytest
@@ -207,3 +208,22 @@ def test_every_key_is_in_the_help():
             for key in _keys(binding.key):
                 key = key.replace("CTRL+", "Ctrl+")
                 assert key in shown, (screen.__name__, binding.key)
+
+
+def test_a_task_whose_monitor_died_turns_unknown_without_any_commit(data_dir, env):
+    task_id = run_json("sleep", "305", env=env)["id"]
+
+    async def body() -> None:
+        app = GhostApp()
+        async with app.run_test(size=(120, 30)) as pilot:
+            await loaded(app, pilot)
+            task = app.main.tasks[task_id]
+            # Both processes were started by this test (through ghost run): killed by pid.
+            os.kill(task.monitor_pid, signal.SIGKILL)
+            os.kill(task.pid, signal.SIGKILL)
+            # Nothing is committed until the list's safety-net wake-up reconciles the task.
+            await until(pilot, lambda: app.main.tasks[task_id].status == "unknown",
+                        message="reconciliation")
+            await pilot.press("q")
+
+    run(body())

@@ -90,7 +90,7 @@ class GhostApp(App[None]):
         self._ticks += 1
         if self.sample_usage and self._ticks % USAGE_EVERY == 0 and self.main.at is None:
             self._sample()
-        self.main.redraw(tick=True)
+        self.main.tick()
 
     def _sample(self) -> None:
         usage = model.resources().usage
@@ -110,7 +110,7 @@ class GhostApp(App[None]):
 
     def _usage(self, found: dict[str, Any]) -> None:
         self.main.usage = found
-        self.main.redraw(tick=True)
+        self.main.tick()
 
     # -- helpers ------------------------------------------------------------------------
 

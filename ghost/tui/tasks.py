@@ -149,9 +149,28 @@ class TasksScreen(Screen[None]):
             return None
         return self.tasks.get(self._shown[table.cursor_row])
 
-    def redraw(self, tick: bool = False) -> None:
+    def tick(self) -> None:
+        """The clock moved (or usage was sampled): only running tasks' cells can change, and
+        rows keep their order until the list itself changes (no re-sort, no re-filter)."""
+        if self._filling:
+            return
+        now = model.Ctx(self.app.now_ns(), self.usage)  # type: ignore[attr-defined]
+        changed = []
+        for task_id in self._shown:
+            task = self.tasks[task_id]
+            if task.running:
+                cells = model.row(task, now, self.columns)
+                if cells != self._cells[task_id]:
+                    changed.append((task, cells))
+        if any(cell_len(c) > self._widths.get(k, 0)
+               for _, cells in changed for k, c in zip(self.keys, cells, strict=True)):
+            self.redraw()
+        else:
+            self._update(changed)
+
+    def redraw(self) -> None:
         """Show the tasks the filter, search and sort choose: cell by cell when the same rows
-        are shown in the same order, else rebuilt (`tick`: only running tasks can change)."""
+        are shown in the same order, else rebuilt."""
         now = model.Ctx(self.app.now_ns(), self.usage)  # type: ignore[attr-defined]
         chosen = model.select(self.tasks.values(), self.filter, self.needle, self.sort_key,
                               self.reverse, now, self.columns)
@@ -161,8 +180,6 @@ class TasksScreen(Screen[None]):
         else:
             changed = []
             for task in chosen:
-                if tick and not task.running:
-                    continue
                 cells = model.row(task, now, self.columns)
                 if self._cells.get(task.id) != cells:
                     changed.append((task, cells))
