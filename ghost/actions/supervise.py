@@ -160,7 +160,7 @@ def launch_spec(spec: dict[str, Any], env_overrides: Mapping[str, str],
         fields = sup.event_fields()
         spec.update(name=sup.name, key=sup.key, after=list(sup.after),
                     after_any=sup.after_any, fields=fields)
-        known = _known(sup)
+        known = _known(sup, spec)
         if known is not None:
             return known
         import threading
@@ -169,16 +169,19 @@ def launch_spec(spec: dict[str, Any], env_overrides: Mapping[str, str],
 
         if threading.active_count() == 1:  # a threaded caller (ghost ui) keeps its store:
             close_stores()  # so the monitor is forked from a process without an open store
+    from ghost.process import plumbing as stdio
     from ghost.state import specs
 
     specs.write(base, spec["task"], {"command": spec["command"], "cwd": spec["cwd"],
                                      "env": dict(env_overrides),
-                                     **(sup.to_spec() if sup is not None else {})})
+                                     **(sup.to_spec() if sup is not None else {}),
+                                     **stdio.to_launch(spec)})  # --pty/--stdin/... again
     return None
 
 
-def _known(sup: Supervision) -> Started | None:
-    """A quick look before starting anything: the key's task, or a live task with the name."""
+def _known(sup: Supervision, spec: Mapping[str, Any]) -> Started | None:
+    """A quick look before starting anything: the key's task, or a live task with the name
+    (refused like the monitor would: exit 1, recorded as `spawn_failed`)."""
     if not sup.key and not sup.name:
         return None
     from ghost.state.store import open_store, store_errors
@@ -201,7 +204,8 @@ def _known(sup: Supervision) -> Started | None:
             from ghost.actions.run import new_task_id, record_failure
 
             error = GhostError(name_in_use(sup.name, live[0]))
-            record_failure(new_task_id(), live[0].command, live[0].cwd, error, "cli")
+            record_failure(new_task_id(), spec["command"], spec["cwd"], error,
+                           str(spec["actor"].get("via", "cli")))
             raise error
     return None
 
