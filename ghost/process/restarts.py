@@ -176,26 +176,6 @@ def end_and_restart(spec: dict[str, Any], status: int, rusage: Any) -> None:
     start_attempt(spec, task, attempt)
 
 
-def after_end(spec: dict[str, Any]) -> None:
-    """After an end recorded elsewhere: restart by policy, or return to let the waiter exit."""
-    store = Store.open(spec["store"], create=False, views=VIEWS, map_floor=spec["map_floor"])
-    if store is None:
-        return
-    try:
-        task = load_tasks(store).get(spec["task"])
-        if task is None or not task.policy or task.attempt != int(spec.get("attempt", 1)):
-            return
-        scheduled = _schedule(task, store)
-        if scheduled is None:
-            return
-        attempt = task.attempt + 1
-        if not _sleep_until(store, task.id, attempt, int(scheduled.data["at_ns"])):
-            return
-    finally:
-        store.close()
-    start_attempt(spec, task, attempt)
-
-
 def start_attempt(spec: Mapping[str, Any], task: Task, attempt: int) -> None:
     """Start attempt `attempt` of `task` in this process (it becomes the task's monitor)."""
     from ghost.process.monitor import exec_waiter, start

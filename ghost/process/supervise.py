@@ -6,9 +6,10 @@
   stop, a cleanup or another restart. So 20 concurrent `run --name web` record one start.
 - `wait_queue` records `queued`, reports it to `ghost run`, then sleeps on the event log (woken
   by commits, like `log -f`) until the dependencies have ended.
-- `after_end` runs in the waiter once an attempt's end is recorded: it applies the policy,
-  records `restart_scheduled` (or `gave_up`), sleeps through the backoff on the event log (a
-  stop lands in the log and wakes it), and starts the next attempt.
+- ghost.process.restarts runs in the waiter of a task with a restart policy: it records the
+  attempt's end together with the policy's decision (`restart_scheduled` or `gave_up`), sleeps
+  through the backoff on the event log (a stop lands in the log and wakes it), and starts the
+  next attempt.
 
 There is no daemon: each task's own monitor does this, and the log records every decision.
 """
