@@ -98,7 +98,7 @@ class Store:
 
     @classmethod
     def open(cls, path: str, *, create: bool, views: Sequence[Projection] = (),
-             map_floor: int = MAP_FLOOR) -> Store | None:
+             map_floor: int = MAP_FLOOR, store_id: str = "") -> Store | None:
         """Open the store in directory `path`; None when it does not exist and not `create`."""
         exists = os.path.exists(os.path.join(path, DATA))
         if not exists and not create:
@@ -109,7 +109,7 @@ class Store:
             store = cls(path, env, readonly, views, map_floor, inode)
             if not readonly:
                 env.reader_check()  # free slots of readers that were killed
-                store._ensure_store_id()
+                store._ensure_store_id(store_id)  # a new store: the given id, else random
         except (lmdb.Error, StoreError) as exc:
             env.close()
             _open_paths.discard(path)
@@ -126,9 +126,9 @@ class Store:
             self._env.close()
         _open_paths.discard(self.path)
 
-    def _ensure_store_id(self) -> None:
+    def _ensure_store_id(self, wanted: str) -> None:
         if self.meta("store_id") is None:
-            self._write(lambda _views: (), meta_defaults={"store_id": os.urandom(16).hex()})
+            self._write(lambda _: (), meta_defaults={"store_id": wanted or os.urandom(16).hex()})
 
     # -- reading -------------------------------------------------------------------------
 

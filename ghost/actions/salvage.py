@@ -3,8 +3,10 @@
 The new store is built beside the old one (`store.salvage-<time>`), its views rebuilt by the
 ordinary appends, and only then swapped in: the damaged store is renamed
 `store.damaged-<time>` and never changed, so nothing is lost if the salvage itself fails.
-The events get new sequence numbers 1..N (unreadable ones are left out) and the new store a new
-store id, so a consumer of `ghost events --from` can tell it reads another history.
+The events get new sequence numbers 1..N (unreadable ones are left out). The store keeps its id
+(when it can be read): it is the same history, and the monitors of tasks still running write
+their ends only into the store they started with. A consumer of `ghost events --from` reads
+again from the start after a salvage that left events out (the command says so).
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ def salvage(*, via: str) -> Salvage:
         raise GhostError(f"{fresh} or {kept} exists already; try again in a second")
     try:
         with store_errors():
-            store = Store.open(fresh, create=True, views=VIEWS, map_floor=datadir.map_floor())
+            store = Store.open(fresh, create=True, views=VIEWS, map_floor=datadir.map_floor(),
+                               store_id=found.store_id)
             assert store is not None
             try:
                 for start in range(0, len(found.events), BATCH):

@@ -63,6 +63,9 @@ def doctor_command(ctx: click.Context, json_: bool, salvage: bool) -> None:
         else:
             click.echo(f"Salvaged {done.recovered} event(s) into a new store in {done.store} "
                        f"(read through {done.method}; {done.unreadable} unreadable left out)")
+            if done.unreadable:
+                click.echo("Events are numbered anew: a reader of `ghost events --from SEQ` "
+                           "should read again from the start")
             click.echo(f"The damaged store is kept at {done.kept_at}"
                        + (f", with {done.orphan_logs} log(s) of tasks no readable event names"
                           if done.orphan_logs else ""))
