@@ -188,6 +188,7 @@ class HistoryScreen(Screen[None]):
         super().__init__()
         self.task_id = task_id
         self.all = task_id is None
+        self._generation = 0
 
     def compose(self) -> ComposeResult:
         yield Static(id="title")
@@ -206,14 +207,20 @@ class HistoryScreen(Screen[None]):
         scope = "all tasks (most recent)" if ident is None else f"task {ident[:8]}"
         self.query_one("#title", Static).update(Text(f"History of {scope}"))
 
+        self._generation += 1
+        generation = self._generation
+
         def load() -> list[Event | Corrupt]:
             from ghost.actions.audit import recent
 
             return recent(ident, None, HISTORY_LIMIT)[0]
 
-        self.app.act(load, self._show, title="History")  # type: ignore[attr-defined]
+        self.app.act(load, lambda events: self._show(events, generation),  # type: ignore[attr-defined]
+                     title="History")
 
-    def _show(self, events: list[Event | Corrupt]) -> None:
+    def _show(self, events: list[Event | Corrupt], generation: int) -> None:
+        if generation != self._generation:
+            return  # `a` was pressed again before this read came back
         table = self.query_one("#events", DataTable)
         table.clear()
         for item in events:

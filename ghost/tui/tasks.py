@@ -7,7 +7,6 @@ and a list whose order did not change is updated cell by cell instead of rebuilt
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from rich.cells import cell_len
@@ -15,46 +14,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.geometry import Size
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
-from textual.widgets.data_table import RowKey
 
 from ghost.tui import model
+from ghost.tui.table import FIRST_ROWS, IN_PLACE, MORE_ROWS, TaskTable, cell_text
 from projections.tasks import Task
-
-FIRST_ROWS = 150  # more than a screen holds: drawn first
-MORE_ROWS = 500  # then added this many at a time, between refreshes
-
-
-class TaskTable(DataTable[Text]):
-    """A DataTable whose columns all have fixed widths (TasksScreen._rebuild measures the
-    strings itself): DataTable would still measure every new cell through Rich after each
-    rebuild, which is most of the first paint with 1,000 tasks. Only the scrollable size is
-    left to compute (the tail of DataTable._update_dimensions, Textual 8.2)."""
-
-    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
-        if any(col.auto_width for col in self.columns.values()) or any(
-                row.label is not None or row.auto_height for row in self.rows.values()):
-            super()._update_dimensions(new_rows)
-            return
-        width = sum(col.get_render_width(self) for col in self.columns.values())
-        header = self.header_height if self.show_header else 0
-        self.virtual_size = Size(width + self._row_label_column_width,
-                                 self._total_row_height + header)
-
-
-def _status_style(task: Task) -> str:
-    if task.running:
-        return "bold green"
-    if task.status == "exited":
-        return "green" if task.exit_code == 0 else "bold red"
-    return "bold yellow" if task.status == "killed" else "magenta"
-
-
-def _cell(key: str, value: str, task: Task) -> Text:
-    """A cell as Text: DataTable would read a plain str as markup (a command with `[b]`)."""
-    return Text(value, style=_status_style(task) if key == "status" else "", no_wrap=True)
 
 
 class TasksScreen(Screen[None]):
@@ -136,11 +101,12 @@ class TasksScreen(Screen[None]):
 
     def show_tasks(self, tasks: list[Task], at: str | None = None) -> None:
         """A new task list (live, or as of `at` in time travel)."""
+        travelled = at != self.at
         self.tasks = {t.id: t for t in tasks}
         self.at = at
         self._received = True
         if self._mounted:
-            self.redraw()
+            self.redraw(full=travelled)
             self.loaded = True
 
     def selected(self) -> Task | None:
@@ -168,26 +134,30 @@ class TasksScreen(Screen[None]):
         else:
             self._update(changed)
 
-    def redraw(self) -> None:
-        """Show the tasks the filter, search and sort choose: cell by cell when the same rows
-        are shown in the same order, else rebuilt."""
+    def redraw(self, full: bool = False) -> None:
+        """Show the tasks the filter, search and sort choose. A few rows more or fewer (a task
+        started, one cleaned) are added, removed and re-sorted in place, and changed cells
+        updated; a different list (`full`: a filter, a search; the first one) is rebuilt,
+        its columns measured again."""
         now = model.Ctx(self.app.now_ns(), self.usage)  # type: ignore[attr-defined]
         chosen = model.select(self.tasks.values(), self.filter, self.needle, self.sort_key,
                               self.reverse, now, self.columns)
         ids = [t.id for t in chosen]
-        if ids != self._shown or self._filling:
+        old = set(self._shown)
+        added = [t for t in chosen if t.id not in old]
+        removed = old - set(ids)
+        changed = []
+        for task in chosen:
+            cells = model.row(task, now, self.columns)
+            if self._cells.get(task.id) != cells:
+                changed.append((task, cells))
+        wider = any(cell_len(c) > self._widths.get(k, 0)
+                    for _, cells in changed for k, c in zip(self.keys, cells, strict=True))
+        if full or self._filling or wider or not self._shown or \
+                len(added) + len(removed) > IN_PLACE:
             self._rebuild(chosen, now)
-        else:
-            changed = []
-            for task in chosen:
-                cells = model.row(task, now, self.columns)
-                if self._cells.get(task.id) != cells:
-                    changed.append((task, cells))
-            if any(cell_len(c) > self._widths.get(k, 0)
-                   for _, cells in changed for k, c in zip(self.keys, cells, strict=True)):
-                self._rebuild(chosen, now)  # a wider value: columns are re-measured
-            else:
-                self._update(changed)
+        elif ids != self._shown or changed:
+            self._in_place(ids, added, removed, changed)
         empty = self.query_one("#empty", Static)
         empty.display = not chosen
         self.table.display = bool(chosen)
@@ -195,13 +165,38 @@ class TasksScreen(Screen[None]):
             empty.update("No task matches this filter or search.")
         self._draw_bar()
 
+    def _in_place(self, ids: list[str], added: list[Task], removed: set[str],
+                  changed: list[tuple[Task, tuple[str, ...]]]) -> None:
+        table = self.table
+        current = self.selected()
+        fresh = {t.id for t in added}
+        for task_id in removed:
+            table.remove_row(task_id)
+            del self._cells[task_id]
+        self._update([(t, c) for t, c in changed if t.id not in fresh])
+        for task, cells in changed:
+            if task.id in fresh:
+                self._cells[task.id] = cells
+                self._add_row(task)
+        if ids != [k for k in self._shown if k not in removed] + [t.id for t in added]:
+            order = {task_id: i for i, task_id in enumerate(ids)}
+            table.sort("id", key=lambda cell: order[cell.task_id])
+        self._shown = ids
+        if current is not None and current.id in self._cells:
+            table.move_cursor(row=ids.index(current.id), animate=False)
+
+    def _add_row(self, task: Task) -> None:
+        cells = self._cells[task.id]
+        self.table.add_row(*(cell_text(key, value, task)
+                             for key, value in zip(self.keys, cells, strict=True)), key=task.id)
+
     def _update(self, changed: list[tuple[Task, tuple[str, ...]]]) -> None:
         table = self.table
         for task, cells in changed:
             old = self._cells[task.id]
             for key, new, was in zip(self.keys, cells, old, strict=True):
                 if new != was:
-                    table.update_cell(task.id, key, _cell(key, new, task))
+                    table.update_cell(task.id, key, cell_text(key, new, task))
             self._cells[task.id] = cells
 
     def _rebuild(self, chosen: list[Task], now: model.Ctx) -> None:
@@ -233,9 +228,7 @@ class TasksScreen(Screen[None]):
             return  # a newer rebuild replaced these rows
         table = self.table
         for task in rows:
-            table.add_row(*(_cell(key, value, task) for key, value
-                            in zip(self.keys, self._cells[task.id], strict=True)),
-                          key=task.id)
+            self._add_row(task)
         self._filling = bool(rest)
         if rest:
             self.call_after_refresh(self._add_rows, rest[:MORE_ROWS], generation,
@@ -275,7 +268,7 @@ class TasksScreen(Screen[None]):
 
     def action_filter(self, step: int) -> None:
         self.filter = model.next_filter(self.filter, step)
-        self.redraw()
+        self.redraw(full=True)
 
     def action_sort(self, cycle: int) -> None:
         if cycle:
@@ -301,7 +294,7 @@ class TasksScreen(Screen[None]):
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "search":
             self.needle = event.value
-            self.redraw()
+            self.redraw(full=True)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "search":
@@ -312,7 +305,7 @@ class TasksScreen(Screen[None]):
         if not keep:
             box.value = ""
             self.needle = ""
-            self.redraw()
+            self.redraw(full=True)
         box.remove_class("open")
         self.table.focus()
 
@@ -323,7 +316,7 @@ class TasksScreen(Screen[None]):
         elif self.needle:
             box.value = ""
             self.needle = ""
-            self.redraw()
+            self.redraw(full=True)
         elif self.at is not None:
             self.app.action_live()  # type: ignore[attr-defined]
 
