@@ -160,7 +160,7 @@ BAD_INPUTS = {
     "missing cwd": (lambda tmp: ["--cwd", str(tmp / "nowhere"), "true"], 2, "nowhere"),
     "cwd is a file": (lambda tmp: ["--cwd", _script(tmp / "afile", "x", 0o644), "true"],
                       2, "afile"),
-    "env without =": (lambda tmp: ["--env", "JUSTANAME", "true"], 2, "JUSTANAME"),
+    "env without =": (lambda tmp: ["--env", "JUSTANAME", "true"], 2, "--env #1: expected"),
     "empty command": (lambda tmp: [], 2, "command"),
     "empty string command": (lambda tmp: [""], 2, "command"),
     "blank command line": (lambda tmp: ["   ", "true"], 2, "command"),
