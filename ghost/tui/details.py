@@ -197,10 +197,13 @@ class HistoryScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#events", DataTable)
+        self._columns(self.query_one("#events", DataTable))
+        self._load()
+
+    @staticmethod
+    def _columns(table: DataTable[Text]) -> None:
         for label in ("Seq", "Time", "Task", "Event", "By", "Details"):
             table.add_column(label, key=label.lower())
-        self._load()
 
     def _load(self) -> None:
         ident = None if self.all else self.task_id
@@ -222,7 +225,8 @@ class HistoryScreen(Screen[None]):
         if generation != self._generation:
             return  # `a` was pressed again before this read came back
         table = self.query_one("#events", DataTable)
-        table.clear()
+        table.clear(columns=True)  # columns are sized again for these events
+        self._columns(table)
         for item in events:
             kind, who, what = describe(item)
             if isinstance(item, Event):

@@ -63,16 +63,20 @@ def local_time(ns: int | None, short: bool = False) -> str:
     return time.strftime(fmt, time.localtime(ns / 1e9))
 
 
-def duration(ns: int) -> str:
+def duration(ns: int, coarse: bool = False) -> str:
+    """`coarse` (a running task's age): whole seconds for the first minute, then whole
+    minutes. The cell then changes once a minute, and every change redraws the table."""
     seconds = max(0, ns) / 1e9
     if seconds < 60:
-        return f"{seconds:.1f}s"
+        return f"{int(seconds)}s" if coarse else f"{seconds:.1f}s"
     minutes, sec = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     if hours >= 24:
         days, hours = divmod(hours, 24)
         return f"{days}d{hours:02d}h"
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{sec:02d}s"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m" if coarse else f"{minutes}m{sec:02d}s"
 
 
 def elapsed_ns(task: Task, now_ns: int) -> int:
@@ -144,7 +148,8 @@ def columns(with_resources: bool) -> tuple[Column, ...]:
                lambda t, _: (t.status, t.exit_code or 0)),
         Column("started", "Started", lambda t, _: local_time(t.started_ns, short=True),
                lambda t, _: t.spawned_seq),
-        Column("duration", "Duration", lambda t, c: duration(elapsed_ns(t, c.now_ns)),
+        Column("duration", "Duration", lambda t, c: duration(elapsed_ns(t, c.now_ns),
+                                                             coarse=t.running),
                lambda t, c: elapsed_ns(t, c.now_ns)),
     ]
     if with_resources:
