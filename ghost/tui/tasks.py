@@ -146,6 +146,10 @@ class TasksScreen(Screen[None]):
         old = set(self._shown)
         added = [t for t in chosen if t.id not in old]
         removed = old - set(ids)
+        if full or self._filling or not self._shown or len(added) + len(removed) > IN_PLACE:
+            self._rebuild(chosen, now)
+            self._after_redraw(chosen)
+            return
         changed = []
         for task in chosen:
             cells = model.row(task, now, self.columns)
@@ -153,11 +157,13 @@ class TasksScreen(Screen[None]):
                 changed.append((task, cells))
         wider = any(cell_len(c) > self._widths.get(k, 0)
                     for _, cells in changed for k, c in zip(self.keys, cells, strict=True))
-        if full or self._filling or wider or not self._shown or \
-                len(added) + len(removed) > IN_PLACE:
+        if wider:
             self._rebuild(chosen, now)
         elif ids != self._shown or changed:
             self._in_place(ids, added, removed, changed)
+        self._after_redraw(chosen)
+
+    def _after_redraw(self, chosen: list[Task]) -> None:
         empty = self.query_one("#empty", Static)
         empty.display = not chosen
         self.table.display = bool(chosen)
