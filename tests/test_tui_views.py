@@ -227,3 +227,21 @@ def test_a_task_whose_monitor_died_turns_unknown_without_any_commit(data_dir, en
             await pilot.press("q")
 
     run(body())
+
+
+def test_a_tiny_terminal_and_resizes_do_not_break_it(data_dir, env):
+    run_json("sh", "-c", "echo small", env=env)
+
+    async def body() -> None:
+        app = GhostApp()
+        async with app.run_test(size=(40, 10)) as pilot:
+            await loaded(app, pilot)
+            await pilot.resize_terminal(20, 5)
+            await pilot.press("l")
+            await pilot.resize_terminal(200, 60)
+            await pilot.press("escape", "question_mark")
+            await pilot.resize_terminal(30, 6)
+            await pilot.press("escape", "q")
+        assert app.return_code == 0
+
+    run(body())
