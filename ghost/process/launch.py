@@ -88,6 +88,10 @@ def parse_report(line: bytes) -> dict[str, Any]:
     pid, _, started = rest.partition(" ")
     if word == "ok" and pid.isdigit():
         return {"ok": True, "pid": int(pid), "started_ns": int(started or 0)}
+    if word == "queued":  # run --after (ghost.process.supervise.wait_queue)
+        return {"ok": True, "queued": True, "pid": 0, "started_ns": 0}
+    if word == "exists" and rest:  # run --key named a task that exists
+        return {"ok": False, "exists": rest.strip()}
     code, _, message = rest.partition(" ")
     if word == "error" and code.isdigit():
         return {"ok": False, "exit_code": int(code), "error": message}

@@ -26,8 +26,10 @@ from typing import Any
 from events import types as ev
 from events.store import StoreError
 from ghost.faults import crash_point, fork_point, fork_with_pipe
+from ghost.process import plumbing as stdio
 from ghost.process.identity import boot_id, read_stat, start_ticks
 from ghost.process.record import append
+from ghost.process.supervise import record_start, supervised, supervision_fields, wait_queue
 
 # Signals a task must start with at their defaults, whatever its launcher ignored or blocked.
 RESET_SIGNALS = ("SIGINT", "SIGQUIT", "SIGTERM", "SIGHUP", "SIGPIPE", "SIGXFSZ", "SIGCHLD",
@@ -41,28 +43,34 @@ def exec_exit_code(code: int) -> int:
     return 127 if code == errno.ENOENT else 126
 
 
-def _child(spec: dict[str, Any], go_r: int, err_w: int) -> None:
+def _child(spec: dict[str, Any], go_r: int, err_w: int,
+           pumped: stdio.Plumbing | None = None) -> None:
     """Runs in the forked child; never returns.
 
     The log file is created here, once `spawned` is recorded (GO): a monitor that dies before
     recording leaves nothing behind, not even an empty log.
     """
     try:
-        os.setpgid(0, 0)
+        if pumped is None:
+            os.setpgid(0, 0)
+        else:  # a PTY in a new session, or pipes, as stdio (ghost.process.plumbing)
+            stdio.in_child(pumped)
         for name in RESET_SIGNALS:
             signal.signal(getattr(signal, name), signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
-        null = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(null, 0)
+        if pumped is None:
+            null = os.open(os.devnull, os.O_RDONLY)
+            os.dup2(null, 0)
         keep = {go_r, err_w}
         os.closerange(3, min(keep))
         os.closerange(max(keep) + 1, 65536)
         crash_point("task:before-exec")
         if os.read(go_r, 1) != GO:
             os._exit(0)  # the monitor died before recording the task: never run unrecorded
-        log_fd = _open_log(spec["log_path"])
-        os.dup2(log_fd, 1)
-        os.dup2(log_fd, 2)
+        if pumped is None:  # else the pump writes the log (it opens it once recorded)
+            log_fd = _open_log(spec["log_path"], int(spec.get("attempt", 1)) == 1)
+            os.dup2(log_fd, 1)
+            os.dup2(log_fd, 2)
         os.chdir(spec["cwd"])
         os.execvpe(spec["command"][0], spec["command"], spec["env"])
     except OSError as exc:
@@ -73,9 +81,10 @@ def _child(spec: dict[str, Any], go_r: int, err_w: int) -> None:
     os._exit(126)
 
 
-def _open_log(path: str) -> int:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
-    return os.open(path, flags, 0o600)
+def _open_log(path: str, fresh: bool = True) -> int:
+    # A later attempt (ghost restart, a restart policy) appends to the task's existing log.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+    return os.open(path, flags | (os.O_EXCL if fresh else 0), 0o600)
 
 
 def _report(out: Any, result: dict[str, Any]) -> None:
@@ -84,7 +93,11 @@ def _report(out: Any, result: dict[str, Any]) -> None:
 
     If `ghost run` is gone (killed), carry on regardless: the task is recorded either way.
     """
-    if result.get("ok"):
+    if result.get("exists"):  # run --key: that task has the key; nothing was started
+        line = f"exists {result['exists']}"
+    elif result.get("queued"):  # run --after: recorded as queued, starts later
+        line = "queued 0 0"
+    elif result.get("ok"):
         line = f"ok {result['pid']} {result.get('started_ns', 0)}"
     else:
         message = " ".join(str(result.get("error", "")).split())
@@ -99,6 +112,7 @@ def _report(out: Any, result: dict[str, Any]) -> None:
 def start(spec: dict[str, Any], out: Any) -> int | None:
     """Start the task and report; its pid when it runs, None when it could not be started."""
     task = spec["task"]
+    pumped = stdio.prepare(spec)  # None unless --pty/--stdin/--timestamps/--log-max
     go_r, go_w = os.pipe()
     err_r, err_w = os.pipe()
     try:
@@ -107,6 +121,8 @@ def start(spec: dict[str, Any], out: Any) -> int | None:
     except OSError as exc:  # e.g. EAGAIN at the process limit: nothing ran, leave no trace
         for fd in (go_r, go_w, err_r, err_w):
             os.close(fd)
+        if pumped is not None:
+            stdio.close_all(pumped)
         error = f"cannot start {spec['command'][0]}: {exc.strerror}"
         append(spec, ev.make(ev.SPAWN_FAILED, task, command=spec["command"], cwd=spec["cwd"],
                              error=error, exit_code=1, actor=spec["actor"]), attempts=5)
@@ -115,23 +131,28 @@ def start(spec: dict[str, Any], out: Any) -> int | None:
     if pid == 0:
         os.close(go_w)
         os.close(err_r)
-        _child(spec, go_r, err_w)
+        _child(spec, go_r, err_w, pumped)
     os.close(go_r)
     os.close(err_w)
+    if pumped is not None:
+        stdio.in_parent(pumped)  # only the task holds its ends: EOF and hang-up work
     try:
-        os.setpgid(pid, pid)
+        if pumped is None or pumped.kind != "pty":  # a PTY task leads its own session
+            os.setpgid(pid, pid)
     except OSError:
         pass  # the child did it first
     crash_point("monitor:before-spawned")
     me = start_ticks(os.getpid()) or 0
     child = read_stat(pid)  # our unreaped child: its identity holds even if it died already
+    extra = supervision_fields(spec)  # name, group, key, policy; attempt and log offset
     spawned = ev.make(
         ev.SPAWNED, task, command=spec["command"], cwd=spec["cwd"], pid=pid, pgid=pid,
         start_ticks=child.start_ticks if child else 0, boot_id=boot_id(), log_path=spec["log_path"],
         env_keys=spec["env_keys"], monitor={"pid": os.getpid(), "start_ticks": me},
-        actor=spec["actor"])
+        actor=spec["actor"], **extra, **spec.get("io_fields", {}))
     try:
-        spec["store_id"] = append(spec, spawned)
+        refused, spec["store_id"] = record_start(spec, spawned) if supervised(spec) \
+            else (None, append(spec, spawned))
     except StoreError as exc:
         os.close(go_w)  # the child sees EOF and quits without running (or logging) anything
         os.waitpid(pid, 0)
@@ -139,7 +160,14 @@ def start(spec: dict[str, Any], out: Any) -> int | None:
         # error, 75 map full, 77 unsafe, 65 damaged store.
         code = {"disk_full": 74, "io_error": 74, "map_full": 75, "unsafe": 77,
                 "damaged": 65}.get(exc.kind, 1)
+        if pumped is not None:
+            stdio.close_all(pumped)
         _report(out, {"ok": False, "exit_code": code, "error": str(exc)})
+        return None
+    if refused is not None:  # ghost.process.supervise said no: nothing runs, nothing stays
+        os.close(go_w)
+        os.waitpid(pid, 0)
+        _report(out, refused)
         return None
     crash_point("monitor:after-spawned")
     try:
@@ -155,6 +183,8 @@ def start(spec: dict[str, Any], out: Any) -> int | None:
     if failure:
         code_text, _, message = failure.decode(errors="replace").partition(":")
         _, status = os.waitpid(pid, 0)
+        if pumped is not None:
+            stdio.close_all(pumped)
         exit_code = exec_exit_code(int(code_text or 0))
         error = f"cannot run {spec['command'][0]}: {message}"
         append(spec, ev.make(ev.SPAWN_FAILED, task, command=spec["command"], cwd=spec["cwd"],
@@ -162,6 +192,8 @@ def start(spec: dict[str, Any], out: Any) -> int | None:
                attempts=5)
         _report(out, {"ok": False, "exit_code": exit_code, "error": error})
         return None
+    if pumped is not None:
+        spec["pump_args"] = stdio.waiter_args(pumped, spec["log_path"], spec["io"])
     _report(out, {"ok": True, "pid": pid, "task": task, "started_ns": spawned.time_ns})
     return pid
 
@@ -184,11 +216,12 @@ def exec_waiter(spec: dict[str, Any], pid: int) -> None:
                                for m in (ghost, lmdb, msgpack)))
     code = f"import sys; sys.path[:0] = {roots!r}; from ghost.process.waiter import main; main()"
     args = [sys.executable, "-I", "-S", "-c", code, spec["task"], str(pid), spec["store"],
-            str(spec["map_floor"]), spec.get("store_id", "")]
+            str(spec["map_floor"]), spec.get("store_id", ""), str(spec.get("attempt", 1)),
+            "1" if spec.get("fields", {}).get("policy") else "0", *spec.get("pump_args", [])]
     try:
         os.execv(sys.executable, args)
     except OSError:
-        ghost.process.waiter.wait_and_record(spec, pid)  # cannot exec: wait here, just heavier
+        ghost.process.waiter.run(spec, pid, spec.get("pump_args", []))  # no exec: heavier
         os._exit(0)
 
 
@@ -202,6 +235,8 @@ def become(spec: dict[str, Any], out_fd: int) -> None:
         out_fd = _keep_only(out_fd)
         out = os.fdopen(out_fd, "w")
         try:
+            if spec.get("after"):  # run --after: queued until the dependencies ended
+                out = wait_queue(spec, out)
             pid = start(spec, out)
         except Exception as exc:  # noqa: BLE001 - reported to `ghost run`, which prints it
             _report(out, {"ok": False, "exit_code": 1, "error": f"monitor failed: {exc}"})

@@ -95,4 +95,7 @@ def append_end(spec: dict[str, Any], event: ev.Event, attempts: int) -> None:
 
 def record_end(spec: dict[str, Any], status: int, rusage: Any) -> None:
     crash_point("monitor:before-end-record")
-    append_end(spec, end_event(spec["task"], status, rusage), attempts=30)
+    event = end_event(spec["task"], status, rusage)
+    if int(spec.get("attempt", 1)) > 1:  # the end of this attempt only (issue 15)
+        event = event._replace(data={**event.data, "attempt": int(spec["attempt"])})
+    append_end(spec, event, attempts=30)

@@ -19,12 +19,36 @@ def wait_and_record(spec: dict[str, object], pid: int) -> None:
             continue
         except ChildProcessError:
             return  # not our child (cannot happen after exec); readers reconcile it as lost
+    record(spec, status, rusage)
+
+
+def record(spec: dict[str, object], status: int, rusage: object) -> None:
+    """Record the end (and, under a restart policy, decide and make the next attempt)."""
+    if spec.get("supervised"):  # a restart policy: the end, the decision, the next attempt
+        from ghost.process.restarts import end_and_restart
+
+        end_and_restart(spec, status, rusage)
+        return
     from ghost.process.record import record_end
 
     record_end(spec, status, rusage)
 
 
+def run(spec: dict[str, object], pid: int, pump_args: list[str]) -> None:
+    """Wait for the task, or for a --pty/--stdin/--timestamps/--log-max task pump its output
+    until it ends (ghost.process.pump); then record the end."""
+    if not pump_args:
+        wait_and_record(spec, pid)
+        return
+    from ghost.process.pump import pump_task
+
+    status, rusage = pump_task(spec, pid, pump_args)
+    if rusage is not None:  # else not our child (cannot happen after exec): reconciled as lost
+        record(spec, status, rusage)
+
+
 def main() -> None:
     task, pid, store, map_floor, store_id = sys.argv[1:6]
-    wait_and_record({"task": task, "store": store, "map_floor": int(map_floor),
-                     "store_id": store_id}, int(pid))
+    attempt, supervised = (sys.argv[6:8] + ["1", "0"][len(sys.argv[6:8]):])
+    run({"task": task, "store": store, "map_floor": int(map_floor), "store_id": store_id,
+         "attempt": int(attempt), "supervised": supervised == "1"}, int(pid), sys.argv[8:])
