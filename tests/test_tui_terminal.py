@@ -87,3 +87,24 @@ def test_the_installed_command_in_a_real_terminal(data_dir, env, tmp_path):
     finally:
         term.close()
     assert not term.alive()
+
+
+@pytest.mark.skipif(TMUX is None, reason="tmux is not installed")
+def test_a_store_that_cannot_be_opened_is_one_error_line_after_the_screen_closes(data_dir, env,
+                                                                                 tmp_path):
+    pytest.importorskip("textual")
+    os.makedirs(data_dir, mode=0o700)
+    os.chmod(data_dir, 0o777)  # writable by others: ghost refuses it
+    ghost = os.path.join(os.path.dirname(sys.executable), "ghost")
+    command = (f"env GHOST_DATA_DIR={shlex.quote(data_dir)} {shlex.quote(ghost)} ui; "
+               "echo UI-EXIT=$?; sleep 60")
+    term = Terminal(str(tmp_path / "tmux.sock"), command, env)
+    try:
+        left = term.wait_for(lambda s: "UI-EXIT=" in s, what="the UI to exit")
+    finally:
+        term.close()
+    lines = [line for line in left.splitlines() if line.strip()]
+    assert lines[-1] == "UI-EXIT=1", left
+    message = "".join(lines[:-1])  # one line, wrapped by the 100-column window
+    assert message.startswith("Error: refusing data directory "), left
+    assert message.endswith("it is writable by group or others (mode 0777); chmod 700 it"), left
