@@ -158,8 +158,6 @@ def test_the_server_stops_promptly_with_streams_open(server, env):
     wait_ended(task, env)
 
 
-@pytest.mark.xfail(reason="the restart action fails in this build (`ghost restart` gives the same "
-                   "'cannot run sh: File exists')", strict=False)
 def test_restart_starts_the_task_again(server, env):
     # Against a real server: restarting makes the caller stand in for the task's monitor for
     # a moment, which must never be this test's own process.
