@@ -82,6 +82,9 @@ def problem(path: str) -> str | None:
         meta = read_meta(fd)
         if isinstance(meta, str):
             return meta
+        # The size again, now: a writer may have grown the file and committed a newer meta
+        # since the first look (it writes the pages before the meta, so never the reverse).
+        size = os.fstat(fd).st_size
         if size < meta.needed:
             return (f"it is {size} bytes but its own header says the store needs "
                     f"{meta.needed} bytes (truncated: a half-finished copy or restore?)")
