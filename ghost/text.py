@@ -45,13 +45,14 @@ def _escaped(match: re.Match[str]) -> str:
     code = ord(char)
     if code < 0x80:
         return f"\\x{code:02x}"
-    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8: show the byte itself
-        return f"\\x{code - 0xDC00:02x}"
+    if 0xD800 <= code <= 0xDFFF:  # bytes that were not UTF-8: U+FFFD, as in all output
+        return "\ufffd"
     return f"\\u{code:04x}"
 
 
 def escape(text: str) -> str:
-    """`text` for a terminal: control characters as `\\e`, `\\n`, `\\t`, `\\xNN`, `\\uNNNN`.
+    """`text` for a terminal: control characters as `\\e`, `\\n`, `\\t`, `\\xNN`, `\\uNNNN`;
+    bytes that were not UTF-8 as U+FFFD (as `printable` and JSON show them).
 
     Backslashes are left alone, so ordinary commands render exactly as before; the escapes
     are for reading, not for feeding back to a shell (JSON output has the exact strings)."""

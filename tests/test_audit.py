@@ -107,7 +107,7 @@ def test_v1_fixture_reads_upcasts_and_projects_as_expected(data_dir, utc):
     assert listed[2]["rusage"] == {"utime": 0.5, "stime": 0.25, "maxrss_kb": 10240}
 
     status = lines(ghost("status", B[:6], env=utc))
-    assert "Status: killed" in status and "Signal: SIGKILL" in status
+    assert "Status: killed (SIGKILL)" in status and "Signal: SIGKILL" in status
     assert "Duration: 2m08s" in status
     assert "Stop requested: SIGKILL by alice via cli at 2025-01-01 12:02:10" in status
 

@@ -30,7 +30,7 @@ def assert_inert(output: str, rows: int | None = None) -> None:
     ("\x1b[2J", "\\e[2J"),
     ("a\nb\r\tc\x00\x7f", "a\\nb\\r\\tc\\0\\x7f"),
     ("\x9b31m\u202eevil\u2066", "\\u009b31m\\u202eevil\\u2066"),
-    ("not utf-8: \udcff\udcfe", "not utf-8: \\xff\\xfe"),
+    ("not utf-8: \udcff\udcfe", "not utf-8: \ufffd\ufffd"),
     ("back\\slash", "back\\slash"),
 ])
 def test_escape(raw, shown):
