@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from ghost.actions.send import connect, interactive_task, pack_size, record_input, record_resize
 from ghost.process import inbox
 from ghost.state import logs
+from ghost.state.logindex import next_piece
 from projections.tasks import Task
 
 RECENT = 1 << 14  # output replayed on attach, so the screen makes sense
@@ -54,16 +55,11 @@ class Session:
 
     def _rotated(self) -> bool:
         """The log was rotated and this piece is drained: switch to the new one."""
-        try:
-            st = os.stat(self.path, follow_symlinks=False)
-        except FileNotFoundError:
-            return False
-        mine = os.fstat(self.fd)
-        if (st.st_ino, st.st_dev) == (mine.st_ino, mine.st_dev):
-            return False
         if os.pread(self.fd, 1, self.offset):
             return True  # written after our last read, before the rename: read it first
-        new = logs.open_log(self.path)
+        new = next_piece(self.path, self.fd)
+        if new is None:
+            return False
         os.close(self.fd)
         self.fd, self.offset = new, 0
         return True

@@ -35,6 +35,7 @@ class Output:
 
     task_id: str
     data: bytes
+    offset: int = -1  # without `lines`: where `data` starts in its log file (0 after a rotation)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +79,28 @@ def _read_round(log: _Log) -> Iterator[bytes]:
     while budget > 0:
         data = os.pread(log.fd, min(READ_CHUNK, budget), log.offset)
         if not data:
+            if _rotated(log):  # --log-max: this piece is drained, go on in the new file
+                continue
             return
         log.offset += len(data)
         budget -= len(data)
         yield data
+
+
+def _rotated(log: _Log) -> bool:
+    """True when a new file took the log's path (--log-max rotation) and `log` now reads it.
+    Called at the end of the old file: nothing is written to it once renamed, but what came
+    just before the rename is read first (the caller reads again and comes back here)."""
+    if os.fstat(log.fd).st_size > log.offset:
+        return True
+    from ghost.state.logindex import next_piece
+
+    fd = next_piece(log.path, log.fd)
+    if fd is None:
+        return False
+    os.close(log.fd)
+    log.fd, log.offset = fd, 0
+    return True
 
 
 def _has_more(log: _Log) -> bool:
@@ -144,7 +163,7 @@ def _follow(store: Store, ends: TaskEnds, logs: list[_Log], whole: bool,
                 for data in _read_round(log):
                     chunk = _whole_lines(log, data) if whole else data
                     if chunk:
-                        yield Output(log.task_id, chunk)
+                        yield Output(log.task_id, chunk, -1 if whole else log.offset - len(data))
                 more = more or _has_more(log)
             for log in [lg for lg in active if lg.task_id in ended]:
                 if _has_more(log):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ghost.actions.follow import Ended, Output, follow_output
 from ghost.actions.query import status
 from ghost.errors import USAGE, GhostError
-from ghost.process.pump import index_path
+from ghost.process.pump import index_path, piece_path
 from ghost.state import logindex
 from ghost.state.logs import open_log, task_log
 from ghost.timeparse import parse_time
@@ -111,11 +111,27 @@ class Cursor:
                 self.records.append(rec)
 
     def _rotate(self) -> None:
-        self._refresh()
+        """The follower went on to the next log piece (the one right after its last, however
+        far behind it is): that piece starts where the last ended. Its records may be in any
+        index piece by now, so all of them are read again; the newest is followed from here."""
+        self.piece_start += self.file_pos
         new = open_log(self.idx_path)
         os.close(self.idx_fd)
-        self.idx_fd, self.idx_pos = new, 0
-        self._refresh()
+        self.idx_fd, self.idx_pos, self.records = new, 0, []
+        older: list[logindex.Record] = []
+        for n in range(logindex.MAX_PIECES - 1, 0, -1):
+            path = piece_path(self.idx_path, n)
+            if os.path.lexists(path):
+                fd = open_log(path)
+                try:
+                    older += logindex.parse(logindex.read_all(fd))
+                finally:
+                    os.close(fd)
+        start = self.piece_start
+        self._refresh()  # its marker is the newest piece's start, maybe not ours: keep ours
+        self.piece_start = start
+        self.records = [r for r in older if r.stream != 0] + self.records
+        self.records = [r for r in self.records if r.offset >= self.piece_start]
 
     def shape(self, data: bytes, offset: int) -> bytes:
         """`data` (read at `offset` in the current log file) as the options want it."""

@@ -53,7 +53,7 @@ def parse(data: bytes) -> list[Record]:
     return out
 
 
-def _read_all(fd: int, offset: int = 0) -> bytes:
+def read_all(fd: int, offset: int = 0) -> bytes:
     parts = []
     while data := os.pread(fd, 1 << 20, offset):
         parts.append(data)
@@ -130,6 +130,54 @@ def other_pieces(log_path: str) -> list[str]:
     return found
 
 
+def next_piece(log_path: str, fd: int) -> int | None:
+    """For a reader at the end of the piece open at `fd`: the next piece, opened, once the log
+    rotated (None while `fd` is still the current piece, or while a rotation is under way).
+
+    A reader that lagged behind several rotations goes to the piece right after its own (now
+    `<id>.log.K`), not to the newest: nothing is skipped that is still on disk."""
+    mine = os.fstat(fd)
+    for _ in range(5):  # names move under us during a rotation: look again until stable
+        k = _piece_number(log_path, mine)
+        if k in (None, 0):
+            return None if k == 0 else _oldest(log_path)
+        path = piece_path(log_path, k - 1)
+        try:
+            new = open_log(path)
+        except GhostError:
+            continue
+        if _piece_number(log_path, mine) == k:
+            return new
+        os.close(new)
+    return None
+
+
+def _piece_number(log_path: str, st: os.stat_result) -> int | None:
+    """Which piece (0 = the current log) the file with stat `st` is now; None if gone."""
+    for n in range(MAX_PIECES):
+        try:
+            now = os.stat(piece_path(log_path, n), follow_symlinks=False)
+        except FileNotFoundError:
+            if n > 0:
+                return None
+            continue  # the current name is missing only inside a rotation
+        if (now.st_ino, now.st_dev) == (st.st_ino, st.st_dev):
+            return n
+    return None
+
+
+def _oldest(log_path: str) -> int | None:
+    """The reader's piece was deleted (beyond --log-keep): go on with the oldest left."""
+    for n in range(MAX_PIECES - 1, -1, -1):
+        path = piece_path(log_path, n)
+        if os.path.lexists(path):
+            try:
+                return open_log(path)
+            except GhostError:
+                return None
+    return None
+
+
 def close(pieces: Iterable[Piece]) -> None:
     for piece in pieces:
         os.close(piece.fd)
@@ -203,7 +251,7 @@ def records(pieces: list[Piece]) -> list[Record]:
     out: list[Record] = []
     for piece in pieces:
         if piece.idx_fd >= 0:
-            out.extend(r for r in parse(_read_all(piece.idx_fd)) if r.stream != 0)
+            out.extend(r for r in parse(read_all(piece.idx_fd)) if r.stream != 0)
     return out
 
 
@@ -216,10 +264,11 @@ class Filter:
     def keeps(self, record: Record) -> bool:
         # Compared in whole milliseconds, as --timestamps shows them: `--since T --until T`
         # with T copied from a line keeps that line.
+        # The bounds are rounded: a time parsed from text may be a hair below its millisecond.
         ms = record.time_ns // MS
         return ((self.stream is None or record.stream == self.stream)
-                and (self.since_ns is None or ms >= self.since_ns // MS)
-                and (self.until_ns is None or ms <= self.until_ns // MS))
+                and (self.since_ns is None or ms >= round(self.since_ns / MS))
+                and (self.until_ns is None or ms <= round(self.until_ns / MS)))
 
 
 def segments(pieces: list[Piece], index: list[Record], start: int,
