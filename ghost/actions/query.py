@@ -109,6 +109,10 @@ def skipped_note() -> str | None:
 def read_log(ident: str, tail: int | None = None) -> tuple[Task, Iterator[bytes]]:
     """A task and its output (all of it, or the last `tail` lines), byte for byte, in chunks."""
     task = status(ident).task
+    if task.io.get("log_max"):  # rotated pieces <id>.log.N ... <id>.log read as one
+        from ghost.state import logindex
+
+        return task, logindex.read_opened(logindex.open_pieces(logs.task_log(task.id)), tail)
     _, fd = logs.open_task_log(task.id)  # opened now: a refusal comes before any output
     return task, logs.read_fd(fd, tail)
 
