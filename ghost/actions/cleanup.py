@@ -12,6 +12,7 @@ from events.store import Rows
 from ghost import datadir
 from ghost.actor import actor
 from ghost.errors import USAGE, GhostError
+from ghost.state import specs
 from ghost.state.store import open_store, store_errors
 from ghost.state.tasks import load
 from projections.checkpoint import task_from_rows
@@ -25,7 +26,8 @@ class Cleanup:
 
 
 def cleanup(days: float = 30, everything: bool = False, status: str = "all",
-            dry_run: bool = False, *, via: str, task: str | None = None) -> Cleanup:
+            dry_run: bool = False, *, via: str, task: str | None = None,
+            group: str | None = None) -> Cleanup:
     """Remove finished tasks (older than `days`, or all) from the views and delete their logs.
 
     `task` (a full id) limits it to that one task (the TUI's "clean up the selected task")."""
@@ -41,7 +43,8 @@ def cleanup(days: float = 30, everything: bool = False, status: str = "all",
     chosen = [t for t in load(store).values()
               if not t.running and (status == "all" or t.status == status)
               and (everything or (t.finished_ns or t.started_ns) <= cutoff)
-              and (task is None or t.id == task)]
+              and (task is None or t.id == task)
+              and (group is None or t.group == group)]
     chosen.sort(key=lambda t: t.spawned_seq)
     if dry_run or not chosen:
         return Cleanup(chosen, dry_run)
@@ -62,13 +65,34 @@ def cleanup(days: float = 30, everything: bool = False, status: str = "all",
     with store_errors():
         done = store.transact(decide)
     cleaned = {e.task for e in done}
+    base = os.path.dirname(logs)
     for one in chosen:
+        if one.id in cleaned:
+            specs.delete(base, one.id)  # the launch spec (env values) goes with the task
         if one.id in cleaned and _is_our_log(one, logs):
-            try:
-                os.unlink(one.log_path)
-            except FileNotFoundError:
-                pass
+            from ghost.state.logindex import other_pieces  # index, rotated pieces (--log-max)
+
+            for path in (one.log_path, *other_pieces(one.log_path)):
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
+        if one.id in cleaned:  # a monitor killed before it removed its inbox socket
+            _remove_stale_inbox(base, one.id)
     return Cleanup([t for t in chosen if t.id in cleaned], dry_run)
+
+
+def _remove_stale_inbox(base: str, task_id: str) -> None:
+    import stat
+
+    from ghost.process.inbox import socket_path
+
+    path = socket_path(base, task_id)
+    try:
+        if stat.S_ISSOCK(os.lstat(path).st_mode):
+            os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _is_our_log(task: Task, logs: str) -> bool:

@@ -12,8 +12,10 @@ import shlex
 import stat
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ghost import datadir
+from ghost.actions.supervise import Supervision, existing_task, forget_spec, launch_spec
 from ghost.actor import actor
 from ghost.errors import CANNOT_EXECUTE, NOT_FOUND, USAGE, GhostError
 from ghost.faults import crash_point
@@ -30,6 +32,10 @@ class Started:
     cwd: str
     log_path: str
     started_ns: int = 0  # the `spawned` event's time, as reported by the monitor
+    status: str = "running"  # "queued" for --after; another status when `existing`
+    existing: bool = False  # --key named a task that already exists: nothing was started
+    name: str = ""
+    group: str = "default"
 
 
 def new_task_id() -> str:
@@ -168,7 +174,8 @@ def record_failure(task: str, command: Sequence[str], cwd: str, error: GhostErro
 
 
 def start_one(command: Sequence[str], cwd: str, env_overrides: Mapping[str, str], *,
-              via: str) -> Started:
+              via: str, sup: Supervision | None = None,
+              io: Mapping[str, Any] | None = None) -> Started:
     """Start one task (argv `command`) and return it once its monitor reports it running."""
     task = new_task_id()
     try:
@@ -189,17 +196,30 @@ def start_one(command: Sequence[str], cwd: str, env_overrides: Mapping[str, str]
     spec = {"task": task, "command": list(command), "cwd": full_cwd, "env": env,
             "env_keys": sorted(env_overrides), "log_path": log, "store": datadir.store_dir(base),
             "actor": actor(via), "map_floor": datadir.map_floor()}
+    if io:  # --pty, --stdin, --timestamps, --log-max: the pumped path (ghost.actions.stdio)
+        from ghost.actions.stdio import complete
+
+        complete(spec, io, base)
+    existing = launch_spec(spec, env_overrides, sup, base)  # ghost.actions.supervise
+    if existing is not None:
+        return existing
     crash_point("run:before-monitor-start")
     try:
         result = launch(spec)
     except MonitorNotStarted as exc:
+        forget_spec(spec)
         record_failure(task, command, full_cwd, exc, via)
         raise
     if not result.get("ok"):
+        forget_spec(spec)  # nothing started: no launch spec to keep
+        if result.get("exists"):
+            return existing_task(str(result["exists"]))
         raise GhostError(str(result.get("error", "the task could not be started")),
                          int(result.get("exit_code", 1)))
     return Started(task, int(result["pid"]), tuple(command), full_cwd, log,
-                   int(result.get("started_ns", 0)))
+                   int(result.get("started_ns", 0)),
+                   "queued" if result.get("queued") else "running",
+                   name=sup.name if sup else "", group=sup.group if sup else "default")
 
 
 def refuse_read_only(base: str) -> None:
@@ -214,7 +234,8 @@ def refuse_read_only(base: str) -> None:
 
 
 def start(args: Sequence[str], cwd: str | None, env_pairs: Sequence[str], *,
-          via: str) -> Iterator[Started]:
+          via: str, sup: Supervision | None = None,
+          io: Mapping[str, Any] | None = None) -> Iterator[Started]:
     """Start every command in `args` (see `split_commands`); stops at the first failure.
 
     Yields each task as it starts, so the caller reports those that started before a later
@@ -223,12 +244,18 @@ def start(args: Sequence[str], cwd: str | None, env_pairs: Sequence[str], *,
         cwd = cwd or _caller_dir()
         env = parse_env(env_pairs)
         commands = split_commands(args)
+        if sup is not None and len(commands) > 1 and (sup.name or sup.key):
+            raise GhostError("--name and --key name one task; give one command", USAGE)
+        if io:
+            from ghost.actions.stdio import check
+
+            check(io)
     except GhostError as exc:
         record_failure(new_task_id(), list(args), os.path.abspath(cwd) if cwd else "", exc,
                        via)
         raise
     for cmd in commands:
-        yield start_one(cmd, cwd, env, via=via)
+        yield start_one(cmd, cwd, env, via=via, sup=sup, io=io)
 
 
 def _caller_dir() -> str:

@@ -13,9 +13,11 @@ from typing import Any
 
 import click
 
+from ghost.cli.io_options import log_filter_options, run_io_options, take_io
 from ghost.cli.options import CLEANUP_DAYS, STOP_TIMEOUT, TASK_ID, TIME
+from ghost.cli.supervise import group_option, stop_or_group, supervision_options
 
-STATUS_CHOICES = ("running", "exited", "killed", "unknown", "all")
+STATUS_CHOICES = ("running", "exited", "killed", "unknown", "queued", "restarting", "all")
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 VIA = "cli"
 
@@ -49,18 +51,23 @@ def as_json(data: Any) -> None:
 @click.option("-e", "--env", "env", multiple=True, metavar="KEY=VALUE",
               help="Set an environment variable for the task (repeatable).")
 @click.option("--json", "json_", is_flag=True, help="Print one JSON object per task.")
+@supervision_options
+@run_io_options
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def run(cwd: str | None, env: Sequence[str], json_: bool, command: Sequence[str]) -> None:
+def run(cwd: str | None, env: Sequence[str], json_: bool, command: Sequence[str],
+        **supervise: Any) -> None:
     """Start CMD [ARG...] in the background and print its task id.
 
     When the first argument contains a space, every argument is a whole command line and one
     task starts per argument: ghost run "npm run dev" "npm run worker".
     """
     from ghost.actions.run import start
+    from ghost.actions.supervise import supervision
     from ghost.cli import render
     from ghost.state import task_json
 
-    for started in start(command, cwd, env, via=VIA):
+    io = take_io(supervise)  # --pty, --stdin, --timestamps, --log-max (ghost.cli.io_options)
+    for started in start(command, cwd, env, via=VIA, sup=supervision(**supervise), io=io):
         if json_:
             as_json(task_json.started(started))
         else:
@@ -76,14 +83,15 @@ def run(cwd: str | None, env: Sequence[str], json_: bool, command: Sequence[str]
 @click.option("-w", "--watch", is_flag=True, help="Redraw the table whenever a task changes.")
 @click.option("--at", "at", type=TIME, metavar="TIME",
               help="The list as it was at TIME (ISO 8601, 2h, ...).")
+@group_option("Only tasks of GROUP.")
 @click.option("-n", "--last", type=click.IntRange(min=1), default=None, metavar="N",
               help="Only the N newest tasks.")
 @click.option("--since", type=TIME, metavar="TIME",
               help="Only tasks started at or after TIME (ISO 8601, 2h, yesterday, ...).")
 @click.option("--wide", is_flag=True,
               help="Also CPU %, memory, uptime and listening ports of running tasks.")
-def list_(status: str, json_: bool, watch: bool, at: str | None, last: int | None,
-          since: str | None, wide: bool) -> None:
+def list_(status: str, json_: bool, watch: bool, at: str | None, group: str | None,
+          last: int | None, since: str | None, wide: bool) -> None:
     """List tasks, newest first (all of them unless -n/--since say otherwise).
 
     \b
@@ -101,12 +109,12 @@ def list_(status: str, json_: bool, watch: bool, at: str | None, last: int | Non
         watch_list(status)
         return
     if json_:
-        tasks = views.listing(status, at, last=last, since=since)
+        tasks = views.listing(status, at, last=last, since=since, group=group)
         used = _usage(tasks) if wide else {}
         as_json([_with_usage(task_json.task(t), used, t.id, wide) for t in tasks])
     else:
         # Finished tasks come as short rows (ghost.state.listing): a long history stays cheap.
-        rows = views.table_rows(status, at, last=last, since=since)
+        rows = views.table_rows(status, at, last=last, since=since, group=group)
         out(render.table(rows, _usage(rows) if wide else None))
     warn(views.skipped_note())
 
@@ -155,18 +163,32 @@ def status(task_id: str, json_: bool, at: str | None, wide: bool) -> None:
 @click.option("-n", "--tail", type=click.IntRange(min=0), default=None,
               help="Only the last N lines.")
 @click.option("-f", "--follow", is_flag=True, help="Keep printing output until the task ends.")
-def log(task_ids: Sequence[str], tail: int | None, follow: bool) -> None:
+@click.option("--attempt", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Only the output of attempt N (see `ghost restart`); default: all.")
+@log_filter_options
+def log(task_ids: Sequence[str], tail: int | None, follow: bool, attempt: int | None,
+        **filters: Any) -> None:
     """Print a task's output, byte for byte."""
+    if any(filters.values()):  # --timestamps/--since/--until/--stream: the chunk index
+        from ghost.cli.logview import show
+
+        show(task_ids, tail, follow, **filters)
+        return
+    if attempt is not None:
+        from ghost.cli.supervise import attempt_log
+
+        attempt_log(task_ids, attempt, tail)
+        return
     if follow:
         from ghost.cli.live import follow_logs
 
         follow_logs(task_ids, tail)
         return
     from ghost.actions.query import read_log
+    from ghost.text import escape
 
     stdout = sys.stdout.buffer
     for ident in task_ids:
-        from ghost.text import escape
         task, chunks = read_log(ident, tail)
         if len(task_ids) > 1:
             click.echo(f"==> {escape(task.id)} <==", err=True)
@@ -192,23 +214,28 @@ def _stop(task_id: str, force: bool, timeout: float, json_: bool) -> None:
 
 
 @click.command()
-@click.argument("task_id", type=TASK_ID)
+@click.argument("task_id", type=TASK_ID, required=False)
+@group_option("Stop every task of GROUP at once (one line per task).")
 @click.option("-f", "--force", is_flag=True, help="SIGKILL at once instead of SIGTERM.")
 @click.option("-t", "--timeout", type=STOP_TIMEOUT, default=10.0, show_default=True,
               metavar="SECONDS", help="Seconds to wait after SIGTERM before SIGKILL (at most "
               "86400).")
 @click.option("--json", "json_", is_flag=True, help="Print the ended task as JSON.")
-def stop(task_id: str, force: bool, timeout: float, json_: bool) -> None:
+def stop(task_id: str | None, group: str | None, force: bool, timeout: float,
+         json_: bool) -> None:
     """Stop a task's whole process group: SIGTERM, then SIGKILL after the timeout."""
-    _stop(task_id, force, timeout, json_)
+    if not stop_or_group(task_id, group, force, timeout, json_):
+        _stop(str(task_id), force, timeout, json_)
 
 
 @click.command()
-@click.argument("task_id", type=TASK_ID)
+@click.argument("task_id", type=TASK_ID, required=False)
+@group_option("Kill every task of GROUP at once.")
 @click.option("--json", "json_", is_flag=True, help="Print the ended task as JSON.")
-def kill(task_id: str, json_: bool) -> None:
+def kill(task_id: str | None, group: str | None, json_: bool) -> None:
     """Kill a task's process group at once (stop --force)."""
-    _stop(task_id, True, 0.0, json_)
+    if not stop_or_group(task_id, group, True, 0.0, json_):
+        _stop(str(task_id), True, 0.0, json_)
 
 
 @click.command()
@@ -218,12 +245,14 @@ def kill(task_id: str, json_: bool) -> None:
 @click.option("-s", "--status", default="all", show_default=True,
               help="Only tasks with this status: exited, killed, unknown or all.")
 @click.option("-n", "--dry-run", is_flag=True, help="Show what would be deleted.")
-def cleanup(days: float, everything: bool, status: str, dry_run: bool) -> None:
+@group_option("Only tasks of GROUP (queued or restarting ones too: cleanup cancels them).")
+def cleanup(days: float, everything: bool, status: str, dry_run: bool,
+            group: str | None) -> None:
     """Remove finished tasks from the list and delete their logs (history keeps them)."""
     from ghost.actions.cleanup import cleanup as run_cleanup
     from ghost.cli.render import table
 
-    result = run_cleanup(days, everything, status, dry_run, via=VIA)
+    result = run_cleanup(days, everything, status, dry_run, via=VIA, group=group)
     # S0's (skanehira/ghost) own lines, word for word
     if not result.tasks:
         out("No tasks found matching cleanup criteria.")

@@ -113,7 +113,9 @@ def build_server() -> Any:
     from mcp.server.mcpserver import MCPServer
     from mcp.types import ToolAnnotations
 
+    from ghost.mcp import interactive
     from ghost.mcp import tools as t
+    from ghost.mcp.supervise import ghost_restart
 
     server = MCPServer("ghost", version=_version(), instructions=INSTRUCTIONS,
                        log_level="INFO")
@@ -128,9 +130,15 @@ def build_server() -> Any:
         (t.ghost_log, "Read a task's output", read_only),
         (t.ghost_wait, "Wait for a task to end", read_only),
         (t.ghost_history, "Audit trail of tasks", read_only),
+        (interactive.ghost_send, "Send input to a task",
+         ToolAnnotations(destructive_hint=True, open_world_hint=False)),
+        (interactive.ghost_resize, "Resize a task's terminal",
+         ToolAnnotations(destructive_hint=False, idempotent_hint=True, open_world_hint=False)),
+        (ghost_restart, "Restart a task",
+         ToolAnnotations(destructive_hint=True, open_world_hint=True)),
     ]
     for fn, title, hints in tools:
-        server.add_tool(guarded(fn, blocking=fn in (t.ghost_stop, t.ghost_wait)),
+        server.add_tool(guarded(fn, blocking=fn in (t.ghost_stop, t.ghost_wait, ghost_restart)),
                         title=title, annotations=hints)
     return server
 

@@ -26,7 +26,7 @@ class TaskInfo(TypedDict):
 
     id: str
     pid: int
-    status: Literal["running", "exited", "killed", "unknown"]
+    status: Literal["running", "exited", "killed", "unknown", "queued", "restarting"]
     command: list[str]
     cwd: str
     started_at: str | None
@@ -38,6 +38,17 @@ class TaskInfo(TypedDict):
     rusage: NotRequired[dict[str, Any]]
     unmonitored: NotRequired[bool]
     group_processes: NotRequired[int]
+    # supervision (issue 15): name/group, attempts, the restart policy, --after
+    name: NotRequired[str | None]
+    group: NotRequired[str]
+    attempt: NotRequired[int]
+    restarts: NotRequired[int]
+    policy: NotRequired[dict[str, Any] | None]
+    next_restart_at: NotRequired[str | None]
+    restart_reason: NotRequired[str]
+    gave_up_after: NotRequired[int]
+    after: NotRequired[list[str]]
+    after_any: NotRequired[bool]
     # running tasks: processes, cpu_percent, rss_bytes, uptime_s, ports [{proto, address, port}]
     resources: NotRequired[dict[str, Any] | None]
 
@@ -47,10 +58,13 @@ class StartedInfo(TypedDict):
 
     id: str
     pid: int
-    status: Literal["running"]
+    status: Literal["running", "queued"] | str  # another status when `existing` (key)
     command: list[str]
     cwd: str
     log_path: str
+    name: NotRequired[str | None]
+    group: NotRequired[str]
+    existing: NotRequired[bool]
     started_at: NotRequired[str | None]
     finished_at: NotRequired[str | None]
     exit_code: NotRequired[int | None]
@@ -90,9 +104,10 @@ class History(TypedDict):
 
 # -- parameters ----------------------------------------------------------------------------
 
-TaskId = Annotated[str, Field(description="A task id, or a unique prefix of at least 4 "
-                                          "characters (see ghost_list).")]
-StatusFilter = Literal["all", "running", "exited", "killed", "unknown"]
+TaskId = Annotated[str, Field(description="A task id, a unique prefix of at least 4 "
+                                          "characters (see ghost_list), or a task name (an "
+                                          "id or prefix wins over a name).")]
+StatusFilter = Literal["all", "running", "exited", "killed", "unknown", "queued", "restarting"]
 
 MAX_LOG_BYTES = 1 << 20
 VIA = "mcp"
@@ -117,6 +132,27 @@ def ghost_run(
     env: Annotated[dict[str, str] | None, Field(description="Extra environment variables; "
                                                             "the server's environment is "
                                                             "inherited.")] = None,
+    name: Annotated[str | None, Field(description="A name for the task, usable wherever an id "
+                                                  "is; refused while another task with it "
+                                                  "runs.")] = None,
+    group: Annotated[str | None, Field(description="The task's group (default: "
+                                                   "'default').")] = None,
+    restart: Annotated[Literal["no", "on-failure", "always", "unless-stopped"] | None,
+                       Field(description="Restart policy (default: no).")] = None,
+    max_restarts: Annotated[int | None, Field(ge=0, description="Give up after this many "
+                                                                "restarts.")] = None,
+    after: Annotated[list[str] | None, Field(description="Start only once these tasks (ids or "
+                                                         "names) exited with code 0; queued "
+                                                         "until then.")] = None,
+    key: Annotated[str | None, Field(description="Idempotency key: if a task with it exists, "
+                                                 "that task is returned (existing: true) and "
+                                                 "nothing starts.")] = None,
+    input: Annotated[Literal["none", "pty", "pipe"], Field(
+        description="'pty': run on a terminal; 'pipe': stdin stays open. Either lets "
+                    "ghost_send type into the task.")] = "none",
+    timestamps: Annotated[bool, Field(description="Record when and on which stream output "
+                                                  "was written (ghost_log since/stream/"
+                                                  "timestamps).")] = False,
 ) -> StartedInfo:
     """Start a command in the background (arbitrary command execution) and return at once.
 
@@ -135,7 +171,13 @@ def ghost_run(
     except GhostError as exc:  # refused like any other start: on record as spawn_failed
         record_failure(new_task_id(), argv, os.path.abspath(workdir), exc, VIA)
         raise
-    started = start_one(argv, workdir, env or {}, via=VIA)
+    from ghost.actions.supervise import supervision
+
+    sup = supervision(name=name, group=group, key=key, restart=restart,
+                      max_restarts=max_restarts, after=after or ())
+    io = {"pty": input == "pty", "stdin": input == "pipe", "timestamps": timestamps}
+    started = start_one(argv, workdir, env or {}, via=VIA, sup=sup,
+                        io=io if input != "none" or timestamps else None)
     return task_json.started(started)  # type: ignore[return-value]
 
 
@@ -216,8 +258,19 @@ def ghost_log(
     max_bytes: Annotated[int, Field(ge=1, le=MAX_LOG_BYTES, description="At most this many "
                                                                         "bytes, from the "
                                                                         "end.")] = 65536,
+    since: Annotated[str | None, Field(description="Only output written at or after this "
+                                                   "time (ISO 8601, '2h', ...).")] = None,
+    stream: Annotated[Literal["stdout", "stderr"] | None,
+                      Field(description="Only this stream.")] = None,
+    timestamps: Annotated[bool, Field(description="Start each line with when it was "
+                                                  "written.")] = False,
 ) -> LogResult:
-    """The end of a task's output (stdout and stderr together), bounded by lines and bytes."""
+    """The end of a task's output (stdout and stderr together), bounded by lines and bytes.
+    `since`, `stream` and `timestamps` need a task started with input or timestamps."""
+    if since or stream or timestamps:  # through the chunk index (ghost.mcp.interactive)
+        from ghost.mcp.interactive import indexed_log
+
+        return indexed_log(id, tail, max_bytes, since, stream, timestamps)
     from ghost.actions.query import log_tail
 
     task, start, end, data = log_tail(id, tail, max_bytes)
