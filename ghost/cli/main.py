@@ -31,6 +31,10 @@ LAZY: dict[str, tuple[str, str, str]] = {
     "mcp": ("ghost.mcp.server", "mcp_command", "Serve ghost to AI assistants over MCP."),
     "completion": ("ghost.cli.completion", "completion_command",
                    "Print the shell completion script (bash, zsh, fish)."),
+    "send": ("ghost.cli.interactive", "send_command", "Send input to a --pty or --stdin task."),
+    "resize": ("ghost.cli.interactive", "resize_command", "Set the terminal size of a --pty task."),
+    "attach": ("ghost.cli.interactive", "attach_command", "Use a --pty task interactively."),
+    "restart": ("ghost.cli.supervise", "restart_command", "Restart a task (or -g GROUP)."),
     "ui": ("ghost.tui.command", "ui_command", "A live terminal UI for tasks and their logs."),
     "serve": ("ghost.web.command", "serve_command", "Serve the HTTP API and web dashboard."),
 }
