@@ -69,6 +69,9 @@ def pid_alive(pid: int) -> bool:
         return False
 
 
+MONITORED = ("spawned", "queued", "restart_scheduled")  # events whose `monitor` is a monitor
+
+
 def kill_everything_started(data_dir: str) -> None:
     """Kill every task process group and monitor recorded in the store under `data_dir`."""
     store_path = os.path.join(data_dir, "store")
@@ -94,9 +97,13 @@ def kill_everything_started(data_dir: str) -> None:
         finally:
             store.close()
         for event in events:
+            # A `restart_requested` names the restarting process (maybe this test process,
+            # restarting in-process through the TUI or the web API): never a monitor to kill.
+            if event.type not in MONITORED:
+                continue
             monitor = event.data.get("monitor") or {}
             mpid, mticks = int(monitor.get("pid", 0)), int(monitor.get("start_ticks", 0))
-            if mpid > 1 and proc.start_ticks(mpid) == mticks:
+            if mpid > 1 and mpid != os.getpid() and proc.start_ticks(mpid) == mticks:
                 try:
                     os.kill(mpid, signal.SIGKILL)
                 except ProcessLookupError:
