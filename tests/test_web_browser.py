@@ -147,8 +147,7 @@ def test_typing_into_a_terminal_task(server, browser):
     page.click("#run-form button[type=submit]")
     page.wait_for_selector("#view-task:not([hidden])")
     task = page.url.rsplit("/", 1)[1]
-    if server.http().get(f"/api/tasks/{task}").json().get("input", "none") != "pty":
-        pytest.skip("this build does not run --pty tasks on a terminal yet")
+    assert server.http().get(f"/api/tasks/{task}").json().get("input") == "pty"
     page.locator("#term .xterm-rows").get_by_text("name?").wait_for(timeout=15000)
     page.locator("#t-input").wait_for(state="visible")
     page.click("#term")
