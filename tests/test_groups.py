@@ -27,7 +27,8 @@ def test_stop_g_stops_every_task_of_the_group_and_nothing_else(data_dir, env):
     result = ghost("stop", "-g", "web", env=env)
     out, err = text(result)
     assert result.returncode == 0, err
-    assert sorted(out.splitlines()) == sorted(f"Task {t['id']} has been exited" for t in web)
+    assert sorted(out.splitlines()) == sorted(f"Process {t['id']} ({t['pid']}) has been exited"
+                                              for t in web)
     for task in web:
         assert status_json(task["id"], env)["signal"] == "SIGTERM"
         assert not pid_alive(task["pid"])
@@ -50,7 +51,7 @@ def test_stop_g_leaves_finished_tasks_alone(data_dir, env):
     result = ghost("stop", "-g", "web", env=env)
     out, _ = text(result)
     assert result.returncode == 0  # the finished task was not live: nothing to stop there
-    assert out == f"Task {running['id']} has been exited\n"
+    assert out == f"Process {running['id']} ({running['pid']}) has been exited\n"
     again = ghost("stop", "-g", "web", env=env)
     assert again.returncode == 0 and text(again) == ("", "No tasks found in this group.\n")
 

@@ -69,20 +69,27 @@ def need_one(ident: str | None, group: str | None) -> None:
         raise GhostError("give a task id or name, or -g GROUP (one of them)", USAGE)
 
 
-def render_results(results: Sequence[Any], json_: bool, verb: str) -> None:
-    """One line per task (or a JSON array); exit 1 unless every task succeeded."""
+def render_results(results: Sequence[Any], json_: bool, verb: str,
+                   stopped: tuple[bool, float] | None = None) -> None:
+    """One line per task (or a JSON array); exit 1 unless every task succeeded.
+
+    `stopped` (force, timeout) marks `stop -g`/`kill -g`: their tasks get `stop`'s own S0 line."""
+    from ghost.cli import render
     from ghost.cli.lifecycle import as_json, out
     from ghost.state import task_json
+    from ghost.text import escape
 
     if json_:
         as_json([{**task_json.task(r.task), "ok": r.ok, **({"error": r.error} if r.error
                                                              else {})} for r in results])
     else:
         for r in results:
-            if r.ok:
-                out(f"Task {r.task.id} has been {r.verb or verb}")
+            if r.ok and stopped is not None and not r.verb:
+                out(render.stop_line(r.task, *stopped))
+            elif r.ok:
+                out(f"Task {escape(r.task.id)} has been {escape(r.verb or verb)}")
             else:
-                click.echo(f"Error: task {r.task.id}: {r.error}", err=True)
+                click.echo(f"Error: task {escape(r.task.id)}: {escape(r.error)}", err=True)
     if not results:
         click.echo("No tasks found in this group.", err=True)
     if any(not r.ok for r in results):
@@ -127,7 +134,7 @@ def stop_or_group(task_id: str | None, group: str | None, force: bool, timeout: 
     from ghost.actions.group import stop_group
 
     results = stop_group(group, force=force, timeout=timeout, via=VIA)
-    render_results(results, json_, "killed" if force else "exited")
+    render_results(results, json_, "killed" if force else "exited", (force, timeout))
     return True
 
 
@@ -136,12 +143,13 @@ def attempt_log(task_ids: Sequence[str], attempt: int, tail: int | None) -> None
     import sys
 
     from ghost.actions.restart import read_attempt
+    from ghost.text import escape
 
     stdout = sys.stdout.buffer
     for ident in task_ids:
         task, chunks = read_attempt(ident, attempt, tail)
         if len(task_ids) > 1:
-            click.echo(f"==> {task.id} <==", err=True)
+            click.echo(f"==> {escape(task.id)} <==", err=True)
         for chunk in chunks:
             stdout.write(chunk)
         stdout.flush()
