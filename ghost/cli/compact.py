@@ -19,9 +19,11 @@ def compact_command(json_: bool) -> None:
 
     Every event and view stays as it is; commands running meanwhile wait for it (seconds).
     """
+    from ghost.text import escape
+
     done = compact(via="cli")
     if json_:
         click.echo(dumps({"store": done.store, "before": done.before, "after": done.after}))
         return
-    click.echo(f"Compacted the event store in {done.store}: {size(done.before)} -> "
+    click.echo(f"Compacted the event store in {escape(done.store)}: {size(done.before)} -> "
                f"{size(done.after)} ({size(max(done.before - done.after, 0))} given back)")

@@ -56,23 +56,27 @@ def doctor_command(ctx: click.Context, json_: bool, salvage: bool) -> None:
     """
     if salvage:
         from ghost.actions.salvage import salvage as run_salvage
+        from ghost.text import escape
 
         done = run_salvage(via="cli")
         if json_:
             click.echo(dumps(done._asdict()))
         else:
-            click.echo(f"Salvaged {done.recovered} event(s) into a new store in {done.store} "
-                       f"(read through {done.method}; {done.unreadable} unreadable left out)")
+            click.echo(f"Salvaged {done.recovered} event(s) into a new store in "
+                       f"{escape(done.store)} (read through {done.method}; "
+                       f"{done.unreadable} unreadable left out)")
             if done.unreadable:
                 click.echo("Events are numbered anew: a reader of `ghost events --from SEQ` "
                            "should read again from the start")
-            click.echo(f"The damaged store is kept at {done.kept_at}"
+            click.echo(f"The damaged store is kept at {escape(done.kept_at)}"
                        + (f", with {done.orphan_logs} log(s) of tasks no readable event names"
                           if done.orphan_logs else ""))
         return
+    from ghost.text import escape_lines
+
     report = verify()
     if json_:
         click.echo(dumps(report.to_json()))
     else:
-        click.echo(summary(report))
+        click.echo(escape_lines(summary(report)))
     ctx.exit(report.exit_code)

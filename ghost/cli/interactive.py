@@ -138,8 +138,10 @@ def attach_command(task_id: str) -> None:
         session.close()
     if ended is not None:
         from ghost.state.tasks import describe_end
+        from ghost.text import escape
 
-        click.echo(f"\nghost: task {short_id(ended.id)} {describe_end(ended)}", err=True)
+        click.echo(f"\nghost: task {escape(short_id(ended.id))} {escape(describe_end(ended))}",
+                   err=True)
     else:
         click.echo("\nghost: detached", err=True)
 
