@@ -15,6 +15,7 @@ import lmdb
 import pytest
 from support import ghost, run_json, text, wait_ended
 
+from events import codec
 from events.store import Store, StoreError
 
 DATA_ERR = 65
@@ -92,6 +93,12 @@ def damage(kind: str, data_dir: str) -> None:
     elif kind == "view-row-shape":
         with_db(data_dir, b"view:tasks", lambda txn, db: txn.put(first_key(txn, db), b"\x07",
                                                                   db=db))
+    elif kind == "view-row-types":  # a map, as a row should be, with fields of the wrong type
+        def retype(txn: lmdb.Transaction, db: object) -> None:
+            key = first_key(txn, db)
+            row = codec.unpack(txn.get(key, db=db))
+            txn.put(key, codec.pack({**row, "pid": "x", "started_ns": [1]}), db=db)
+        with_db(data_dir, b"view:tasks", retype)
     elif kind == "meta-value":
         with_db(data_dir, b"meta", lambda txn, db: txn.put(b"store_id", b"\xc1", db=db))
     elif kind == "key-length":
@@ -102,7 +109,7 @@ def damage(kind: str, data_dir: str) -> None:
 
 
 KINDS = ("truncated", "emptied", "emptied-beside-logs", "view-row", "view-row-shape",
-         "meta-value", "key-length", "bits-values", "bits-page")
+         "view-row-types", "meta-value", "key-length", "bits-values", "bits-page")
 # Damage every command meets (the rest may skip it and succeed).
 FATAL = {"truncated", "emptied", "meta-value", "bits-page"}
 
@@ -145,7 +152,7 @@ def test_damage_is_one_error_line_doctor_65_and_salvage_recovers_readable_events
             failed.append(args[0])
     if kind in FATAL:
         assert set(failed) >= {"list", "events", "history", "cleanup", "run"}, failed
-    if kind in ("view-row", "view-row-shape"):
+    if kind in ("view-row", "view-row-shape", "view-row-types"):
         assert "list" in failed and "status" in failed
     if kind == "key-length":
         assert "events" in failed
@@ -169,7 +176,7 @@ def test_damage_is_one_error_line_doctor_65_and_salvage_recovers_readable_events
     if kind != "bits-page":  # the damaged page's events are gone unless an old copy survives
         assert len(after) == expected, (out, after)
     assert [e for e in before if e in set(after)] == after  # in their order
-    if kind in ("view-row", "key-length", "bits-values"):  # the id was readable: kept
+    if kind in ("view-row", "view-row-types", "key-length", "bits-values"):  # id kept
         ids = {json.loads(line)["store"] for line in ghost("events", env=env).stdout.splitlines()}
         assert ids == {store_id}
     assert ghost("doctor", env=env).returncode == 0, text(ghost("doctor", env=env))

@@ -101,7 +101,10 @@ def _rebuild(store: Store) -> Listing:
         tasks = rebuild(_counting(store.scan(), seen))
     else:
         rows, seen[0] = stored
-        tasks = {key: Task.from_row(row) for key, row in rows.items()}
+        try:
+            tasks = {key: Task.from_row(row) for key, row in rows.items()}
+        except (TypeError, AttributeError) as exc:  # as load_tasks: one error line
+            raise store.damaged(exc) from exc
         for event in _counting(store.scan(after=seen[0]), seen):
             if isinstance(event, Event) and event.known:
                 _put(tasks, event.task, apply(tasks.get(event.task), event))
