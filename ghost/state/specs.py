@@ -11,6 +11,8 @@ next cleanup of that task removes); read by `ghost restart` and by the monitor's
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 from typing import Any
@@ -34,11 +36,29 @@ def write(base: str, task_id: str, spec: dict[str, Any]) -> None:
     # ensure_ascii keeps arguments that are not valid UTF-8 (surrogate escapes) exact.
     data = json.dumps(spec, separators=(",", ":")).encode()
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-    fd = os.open(spec_path(base, task_id), flags, 0o600)
+    path = spec_path(base, task_id)
     try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
+        fd = os.open(path, flags, 0o600)
+        try:
+            view = memoryview(data)
+            while view:  # a short write is not an error: write the rest
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # no half-written spec: nothing started, nothing to restart
+        raise _spec_error(path, exc) from exc
+
+
+def _spec_error(path: str, exc: OSError) -> Exception:
+    from ghost.errors import IO, GhostError
+
+    full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    reason = os.strerror(exc.errno or errno.EIO)
+    why = f"the disk is full ({reason})" if full else reason
+    return GhostError(f"cannot write the launch spec {path}: {why}; nothing was started",
+                      IO if full or exc.errno == errno.EIO else 1)
 
 
 def read(base: str, task_id: str) -> dict[str, Any] | None:
