@@ -129,12 +129,17 @@ class Task(NamedTuple):
         values[_ENV_KEYS] = tuple(values[_ENV_KEYS])
         values[_AFTER] = tuple(values[_AFTER])
         # A damaged or foreign row must fail here, as one "damaged" error, not later as a
-        # TypeError deep in rendering. One C-level pass: ~1.5 us per row.
-        if not all(map(isinstance, values, _ROW_TYPES)):
-            wrong = [name for name, value, kinds in zip(Task._fields, values, _ROW_TYPES,
-                                                        strict=True)
-                     if not isinstance(value, kinds)]
-            raise TypeError(f"task row with a field of the wrong type: {', '.join(wrong)}")
+        # TypeError deep in rendering. Rows share a few shapes (which optional fields are
+        # None), so a shape checked once is remembered: the common case is one tuple of types.
+        shape = tuple(map(type, values))
+        if shape not in _GOOD_SHAPES:
+            if not all(map(isinstance, values, _ROW_TYPES)):
+                wrong = [name for name, value, kinds in zip(Task._fields, values, _ROW_TYPES,
+                                                            strict=True)
+                         if not isinstance(value, kinds)]
+                raise TypeError(f"task row with a field of the wrong type: {', '.join(wrong)}")
+            if len(_GOOD_SHAPES) < 4096:
+                _GOOD_SHAPES.add(shape)
         return tuple.__new__(cls, values)
 
 
@@ -147,6 +152,7 @@ _KINDS: dict[str, tuple[type, ...]] = {
     "int": (int,), "int | None": (int, type(None)), "str": (str,),
     "str | None": (str, type(None)), "bool": (bool,), "tuple[str, ...]": (tuple,),
     "Mapping[str, Any]": (dict, MappingProxyType)}
+_GOOD_SHAPES: set[tuple[type, ...]] = set()
 _ROW_TYPES = tuple(_KINDS[str(getattr(kind, "__forward_arg__", kind))]
                    for kind in Task.__annotations__.values())
 # (field, default) in field order; a row without command or env_keys reads them as empty.
