@@ -107,6 +107,13 @@ def fill(path: str) -> None:
 def test_disk_full_fails_with_one_line_and_loses_nothing(data_dir, env, tmp_path):
     gate = tmp_path / "gate"
     gate.touch()
+    try:
+        _disk_full_fails_with_one_line(data_dir, env, gate)
+    finally:
+        gate.unlink(missing_ok=True)  # a failed assertion must not leave the gated task behind
+
+
+def _disk_full_fails_with_one_line(data_dir, env, gate) -> None:
     with tmpfs(data_dir, "size=1m,mode=0700"):
         done = run_json("true", env=env)
         wait_ended(done["id"], env)
