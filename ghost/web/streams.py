@@ -51,6 +51,12 @@ def drain(sub: Subscription, first: tuple[str, Any], limit: int = 512) -> list[t
     return items
 
 
+def unseen(position: int, start: int, data: bytes) -> bytes:
+    """The part of an output chunk at byte `start` that lies past `position` (a follower's
+    chunks may overlap what the client already has, after a tail read or a resume)."""
+    return data[max(0, position - start):] if start + len(data) > position else b""
+
+
 def state(request: Request) -> Any:
     return request.app.state
 
@@ -153,11 +159,9 @@ async def output_stream(request: Request) -> StreamingResponse:
                 fresh = bytearray()
                 for kind, payload in drain(sub, item):
                     if kind == "output":
-                        start, data = payload
-                        if start + len(data) > position:
-                            data = data[max(0, position - start):]
-                            position += len(data)
-                            fresh += data
+                        data = unseen(position, *payload)
+                        position += len(data)
+                        fresh += data
                         continue
                     last = decoder.message(bytes(fresh))
                     if kind == "ended":

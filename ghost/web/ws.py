@@ -23,7 +23,7 @@ from ghost.web import feeds
 from ghost.web.calls import VIA, call
 from ghost.web.errors import MAX_BODY, ApiError, from_ghost
 from ghost.web.hub import END
-from ghost.web.streams import Decoder, drain
+from ghost.web.streams import Decoder, drain, unseen
 
 
 def translate(record: dict[str, Any]) -> dict[str, Any] | None:
@@ -111,11 +111,9 @@ class Session:
                 fresh = bytearray()
                 for kind, payload in drain(sub, await sub.queue.get()):
                     if kind == "output":
-                        start, data = payload
-                        if start + len(data) > position:
-                            data = data[max(0, position - start):]
-                            position += len(data)
-                            fresh += data
+                        data = unseen(position, *payload)
+                        position += len(data)
+                        fresh += data
                         continue
                     await emit(bytes(fresh))
                     if kind == "ended":
