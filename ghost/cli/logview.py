@@ -4,7 +4,8 @@ chunk index (ghost.actions.logread). Loaded only when one of these flags is give
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import click
 
@@ -31,10 +32,17 @@ def show(task_ids: Sequence[str], tail: int | None, follow_: bool, timestamps: b
                 else:
                     click.echo(end_note(item.task), err=True)
         return
+    write_logs(task_ids, lambda ident: read(ident, tail, options))
+
+
+def write_logs(task_ids: Sequence[str],
+               read_one: Callable[[str], tuple[Any, Iterable[bytes]]]) -> None:
+    """Each task's bytes to stdout as read, with a `==> id <==` header on stderr when several."""
     from ghost.text import escape
 
+    stdout = sys.stdout.buffer
     for ident in task_ids:
-        task, chunks = read(ident, tail, options)
+        task, chunks = read_one(ident)
         if len(task_ids) > 1:
             click.echo(f"==> {escape(task.id)} <==", err=True)
         for chunk in chunks:

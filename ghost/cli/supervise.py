@@ -140,19 +140,10 @@ def stop_or_group(task_id: str | None, group: str | None, force: bool, timeout: 
 
 def attempt_log(task_ids: Sequence[str], attempt: int, tail: int | None) -> None:
     """`log --attempt N`: the bytes attempt N wrote, from its start offset to the next one's."""
-    import sys
-
     from ghost.actions.restart import read_attempt
-    from ghost.text import escape
+    from ghost.cli.logview import write_logs
 
-    stdout = sys.stdout.buffer
-    for ident in task_ids:
-        task, chunks = read_attempt(ident, attempt, tail)
-        if len(task_ids) > 1:
-            click.echo(f"==> {escape(task.id)} <==", err=True)
-        for chunk in chunks:
-            stdout.write(chunk)
-        stdout.flush()
+    write_logs(task_ids, lambda ident: read_attempt(ident, attempt, tail))
 
 
 def attempt_note(data: Any) -> str:
