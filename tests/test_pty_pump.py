@@ -70,7 +70,9 @@ def test_a_task_that_closed_its_stdin(tmp_path):
 
 
 def test_the_inbox_is_gone_once_the_task_ended(tmp_path):
-    driven = start(str(tmp_path), ["true"], {"stdin": True})
+    # `head -n1` waits for one line, so the inbox is there to be seen before the task ends
+    driven = start(str(tmp_path), ["head", "-n1"], {"stdin": True})
+    driven.request(inbox.WRITE, b"bye\n")
     assert driven.status() == 0
     assert not os.path.exists(driven.inbox_path)
     with pytest.raises(inbox.Refused, match="not listening"):

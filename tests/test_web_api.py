@@ -8,7 +8,7 @@ import json
 import sys
 
 import pytest
-from support import ghost, status_json, wait_ended
+from support import ghost, status_json, wait_ended, wait_for
 from web_support import client
 
 from ghost.web.app import routes
@@ -227,11 +227,14 @@ def test_the_dashboard_is_served_with_a_strict_policy(data_dir):
 def test_a_terminal_task_takes_input_and_resizes(data_dir):
     api = client()
     response = api.post("/api/tasks", json={
-        "command": ["sh", "-c", "stty size; read line; echo got:$line"], "pty": True,
-        "cols": 100, "rows": 30})
+        "command": ["sh", "-c", "stty size; read line; stty size; echo got:$line"],
+        "pty": True, "cols": 100, "rows": 30})
     assert response.status_code == 201, response.text
     task = response.json()
     assert api.get(f"/api/tasks/{task['id']}").json().get("input") == "pty"
+    output = f"/api/tasks/{task['id']}/output"
+    # the first size is read before the resize: otherwise the shell may see only the new one
+    wait_for(lambda: "30 100" in api.get(output).json()["data"])
     resized = api.post(f"/api/tasks/{task['id']}/resize", json={"cols": 90, "rows": 20})
     assert resized.status_code == 200, resized.text
     error(api.post(f"/api/tasks/{task['id']}/resize", json={"cols": 0, "rows": 20}), 422,
@@ -239,8 +242,8 @@ def test_a_terminal_task_takes_input_and_resizes(data_dir):
     sent = api.post(f"/api/tasks/{task['id']}/write", json={"data": "abc\n"})
     assert sent.status_code == 200 and sent.json()["bytes"] == 4, sent.text
     wait_ended(task["id"])
-    out = api.get(f"/api/tasks/{task['id']}/output").json()["data"]
-    assert "30 100" in out and "got:abc" in out
+    out = api.get(output).json()["data"]
+    assert "30 100" in out and "20 90" in out and "got:abc" in out
     error(api.post(f"/api/tasks/{task['id']}/write", json={"data": "late"}), 409, "no_input")
 
 
@@ -281,3 +284,15 @@ def test_output_with_times_and_streams_of_an_indexed_task(data_dir):
     assert future["data"] == ""
     error(api.get(f"/api/tasks/{task['id']}/output?stream=pty"), 422, "invalid")
     error(api.get(f"/api/tasks/{task['id']}/output?since=yesterday-ish"), 422, "invalid")
+
+
+@pytest.mark.parametrize("io", [{"pty": True}, {"stdin": True}, {"timestamps": True}])
+def test_the_output_of_a_task_just_started_is_there_and_empty(data_dir, io):
+    # A pumped task's log used to be created by its waiter, a moment after `run` returned.
+    api = client()
+    task = start(api, "sleep", "30", **io)
+    first = api.get(f"/api/tasks/{task['id']}/output")
+    assert first.status_code == 200 and first.json()["data"] == "", first.text
+    assert ghost("log", task["id"]).returncode == 0
+    assert api.post(f"/api/tasks/{task['id']}/kill").status_code == 200
+    wait_ended(task["id"])

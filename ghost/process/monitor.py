@@ -193,6 +193,12 @@ def start(spec: dict[str, Any], out: Any) -> int | None:
         _report(out, {"ok": False, "exit_code": exit_code, "error": error})
         return None
     if pumped is not None:
+        # The pump opens the log only once its waiter is up; created here, it exists when
+        # `run` returns, as a plain task's does, so a reader never finds it missing.
+        try:
+            os.close(_open_log(spec["log_path"], fresh=False))
+        except OSError:
+            pass  # the pump meets the same error when it opens the log itself
         spec["pump_args"] = stdio.waiter_args(pumped, spec["log_path"], spec["io"])
     _report(out, {"ok": True, "pid": pid, "task": task, "started_ns": spawned.time_ns})
     return pid
