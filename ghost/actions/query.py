@@ -9,7 +9,7 @@ import heapq
 import os
 from collections.abc import Iterable, Iterator
 from operator import attrgetter
-from typing import Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from ghost.errors import TaskNotFound
 from ghost.state import listing as listing_cache
@@ -34,21 +34,41 @@ def listing(status: str = "all", at: str | None = None, *, last: int | None = No
     return _chosen(found.values(), status, last, since, group)
 
 
+class TableRows(NamedTuple):
+    rows: list[Task | listing_cache.Row]
+    # names the set of finished rows when `rows` holds every task (no filter): what a cache
+    # of their rendering is keyed on (ghost.state.listing.version)
+    version: str | None
+
+
 def table_rows(status: str = "all", at: str | None = None, *, last: int | None = None,
-               since: str | None = None,
-               group: str | None = None) -> list[Task | listing_cache.Row]:
+               since: str | None = None, group: str | None = None) -> TableRows:
     """The same tasks as `listing`, as cheap to read as the table needs: finished tasks come
     as short rows from ghost.state.listing, so a long history costs little per call."""
     if at is not None:
-        return list(listing(status, at, last=last, since=since, group=group))
+        return TableRows(list(listing(status, at, last=last, since=since, group=group)), None)
     store = open_store(write=False)
     if store is None:
-        return []
+        return TableRows([], None)
     with store_errors():
         found = listing_cache.load(store)
         live = core.reconcile(store, found.live)
     rows: list[Task | listing_cache.Row] = [*found.finished.values(), *live.values()]
-    return _chosen(rows, status, last, since, group)
+    every = status == "all" and last is None and since is None and group is None
+    return TableRows(_chosen(rows, status, last, since, group),
+                     listing_cache.version(store, found) if every else None)
+
+
+def rendered_rows(key: str) -> Any:
+    """A rendering of the finished rows kept by `keep_rendered` under `key`, or None."""
+    store = open_store(write=False)
+    return None if store is None else listing_cache.read_lines(store, key)
+
+
+def keep_rendered(key: str, value: Any) -> None:
+    store = open_store(write=False)
+    if store is not None:
+        listing_cache.save_lines(store, key, value)
 
 
 class _Shown(Protocol):

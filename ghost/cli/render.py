@@ -100,34 +100,60 @@ def table(tasks: Iterable[Shown], usage: Mapping[str, Usage] | None = None) -> s
     tasks = list(tasks)
     if not tasks:
         return "No tasks found."
-    # Built column by column: a whole column of stored strings is checked for anything to
-    # escape in one C call (`list` shows every task: per-cell calls were most of its time).
     named = any(t.name for t in tasks)  # a Name column only when a task has a name (issue 15)
+    headers = table_headers(named, usage is not None)
+    columns = table_columns(tasks, named, usage)
+    widths = column_widths(columns, headers)
+    return "\n".join([*head_lines(headers, widths), *row_lines(columns, widths)])
+
+
+def table_headers(named: bool, wide: bool) -> list[str]:
+    return [*LIST_HEADERS[:3], *(["Name"] if named else []), *(WIDE_HEADERS if wide else ()),
+            *LIST_HEADERS[3:]]
+
+
+def table_columns(tasks: list[Shown], named: bool,
+                  usage: Mapping[str, Usage] | None = None) -> list[list[str]]:
+    """The table's cells, column by column: a whole column of stored strings is checked for
+    anything to escape in one C call (`list` shows every task: per-cell calls were most of
+    its time)."""
     columns = [_escaped([t.id for t in tasks]),
                [str(t.pid) if t.pid else "-" for t in tasks],
                # the common row, exited with a code, inline: two calls fewer per row
                [f"exited ({t.exit_code})" if t.status == "exited" and t.exit_code is not None
                 and t.gave_up is None else supervised(t, ended(t)) for t in tasks]]
-    headers = list(LIST_HEADERS[:3])
     if named:
         columns.append([escape(t.name) or "-" for t in tasks])
-        headers.append("Name")
     if usage is not None:
-        columns += map(list, zip(*(usage_cells(usage.get(t.id)) for t in tasks), strict=True))
-        headers += WIDE_HEADERS
+        cells = [usage_cells(usage.get(t.id)) for t in tasks]
+        columns += [[c[i] for c in cells] for i in range(len(WIDE_HEADERS))]
     columns += [_local_times([t.started_ns for t in tasks]),
                 _escaped([t.command if t.command.__class__ is str else command_line(t.command)
                           for t in tasks]),
                 _escaped([t.cwd for t in tasks])]
-    headers += LIST_HEADERS[3:]
+    return columns
+
+
+def column_widths(columns: list[list[str]], headers: Sequence[str] = ()) -> list[int]:
+    """Each column's width: its longest cell (or header)."""
+    return [max(max(map(len, column), default=0), len(headers[i]) if headers else 0)
+            for i, column in enumerate(columns)]
+
+
+def head_lines(headers: Sequence[str], widths: Sequence[int]) -> list[str]:
+    header = _pattern(widths).format(*headers).rstrip()
+    return [header, "-" * len(header)]
+
+
+def row_lines(columns: list[list[str]], widths: Sequence[int]) -> list[str]:
     # Aligned by hand (tabulate's per-cell type sniffing costs ~27 ms for 1,000 tasks): one
     # format string for every row; the last column is not padded.
-    widths = [max(len(h), *map(len, c)) for h, c in zip(headers, columns, strict=True)]
-    pattern = "  ".join(f"{{:<{w}}}" for w in widths[:-1]) + "  {}"
-    header = pattern.format(*headers).rstrip()
-    lines = [header, "-" * len(header)]
-    lines += [pattern.format(*row).rstrip() for row in zip(*columns, strict=True)]
-    return "\n".join(lines)
+    pattern = _pattern(widths)
+    return [pattern.format(*row).rstrip() for row in zip(*columns, strict=True)]
+
+
+def _pattern(widths: Sequence[int]) -> str:
+    return "  ".join(f"{{:<{w}}}" for w in widths[:-1]) + "  {}"
 
 
 def _local_times(stamps: list[int]) -> list[str]:

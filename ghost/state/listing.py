@@ -18,10 +18,13 @@ of following it); a data dir that cannot take the write simply goes without.
 
 from __future__ import annotations
 
+import gc
 import os
 import stat
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 import msgpack
@@ -33,7 +36,7 @@ from ghost.text import shell_line
 from projections.checkpoint import VERSION, TaskView
 from projections.tasks import Task, apply, rebuild
 
-CACHE_VERSION = 3  # bump when Row changes
+CACHE_VERSION = 4  # bump when Row or the file's layout changes
 CACHE_NAME = "list-cache"  # in the store's directory: it belongs to that store, goes with it
 FINAL = frozenset({"exited", "killed"})
 MAX_FOLD = 20_000  # events to fold onto the cache before a rebuild from the view is cheaper
@@ -72,6 +75,13 @@ class Listing:
     finished: dict[str, Row]  # exited or killed: final, shown as short rows
     live: dict[str, Task]  # everything else, in full (running ones get reconciled)
     seq: int  # the last event folded in
+    changed: int  # the last event that added or removed a finished row (see `version`)
+
+
+def version(store: Store, listing: Listing) -> str:
+    """Names the set of finished rows: equal versions, equal rows (what a cache of their
+    rendered lines is keyed on)."""
+    return f"{store.store_id}:{listing.changed}"
 
 
 def load(store: Store) -> Listing:
@@ -110,7 +120,7 @@ def _rebuild(store: Store) -> Listing:
                 _put(tasks, event.task, apply(tasks.get(event.task), event))
     finished = {k: short(t) for k, t in tasks.items() if t.status in FINAL}
     live = {k: t for k, t in tasks.items() if k not in finished}
-    return Listing(finished, live, seen[0])
+    return Listing(finished, live, seen[0], seen[0])
 
 
 def _counting(events: Iterable[Event | Corrupt], seen: list[int]) -> Iterator[Event | Corrupt]:
@@ -143,6 +153,7 @@ def _fold(listing: Listing, events: Iterable[Event | Corrupt]) -> int:
                 continue
             if _forgets(event):
                 del finished[task_id]
+                listing.changed = event.seq
                 continue
             return -1  # e.g. a restart, or a late exact end: only the full record can say
         task = apply(live.get(task_id), event)
@@ -151,6 +162,7 @@ def _fold(listing: Listing, events: Iterable[Event | Corrupt]) -> int:
         elif task.status in FINAL:
             live.pop(task_id, None)
             finished[task_id] = short(task)
+            listing.changed = event.seq
         else:
             live[task_id] = task
     return count
@@ -164,6 +176,41 @@ def _forgets(event: Event) -> bool:
 
 
 def _read(path: str, store_id: str) -> Listing | None:
+    with _gc_paused():
+        return _decoded(_unpacked(path), store_id)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Decoding 100,000 rows allocates as many tuples, and every burst of allocations ran a
+    cyclic-GC pass over all of them: ~40 % of the decoding. Nothing decoded forms a cycle."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _decoded(data: Any, store_id: str) -> Listing | None:
+    try:
+        if data is None or (data[0], data[1], data[2]) != (CACHE_VERSION, store_id, VERSION):
+            return None
+        rows, tasks = data[4], data[5]
+        if any(len(r) != ROW_FIELDS for r in rows) or any(len(t) != TASK_FIELDS for t in tasks):
+            return None
+        # Arrays come back as tuples (use_list=False) and become rows and Tasks through
+        # tuple.__new__, in C: 11,000 rows in ~10 ms instead of ~50 through Row(...).
+        finished = {r[0]: _new(Row, r) for r in rows}
+        live = {t[0]: _task(t) for t in tasks}
+        return Listing(finished, live, int(data[3]), int(data[6]))
+    except (ValueError, TypeError, IndexError, KeyError):
+        return None  # damaged or from another ghost: rebuilt from the store
+
+
+def _unpacked(path: str) -> Any:
+    """A cache file's content, or None: missing, planted (a symlink, not ours), damaged."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
@@ -180,20 +227,10 @@ def _read(path: str, store_id: str) -> Listing | None:
     finally:
         os.close(fd)
     try:
-        # Arrays come back as tuples (use_list=False) and become rows and Tasks through
-        # tuple.__new__, in C: 11,000 rows in ~10 ms instead of ~50 through Row(...).
-        data = msgpack.unpackb(b"".join(chunks), raw=False, use_list=False,
+        return msgpack.unpackb(b"".join(chunks), raw=False, use_list=False,
                                unicode_errors="surrogateescape")
-        if (data[0], data[1], data[2]) != (CACHE_VERSION, store_id, VERSION):
-            return None
-        rows, tasks = data[4], data[5]
-        if any(len(r) != ROW_FIELDS for r in rows) or any(len(t) != TASK_FIELDS for t in tasks):
-            return None
-        finished = {r[0]: _new(Row, r) for r in rows}
-        live = {t[0]: _task(t) for t in tasks}
-        return Listing(finished, live, int(data[3]))
-    except (ValueError, TypeError, IndexError, KeyError, msgpack.UnpackException):
-        return None  # damaged or from another ghost: rebuilt from the store
+    except (ValueError, msgpack.UnpackException):
+        return None
 
 
 _new = tuple.__new__
@@ -212,9 +249,14 @@ def _task(values: tuple[Any, ...]) -> Task:
 
 
 def _write(path: str, store_id: str, listing: Listing) -> None:
-    data: list[Any] = [CACHE_VERSION, store_id, VERSION, listing.seq,
-                       list(listing.finished.values()),
-                       [list(t.to_row().values()) for t in listing.live.values()]]
+    _write_file(path, [CACHE_VERSION, store_id, VERSION, listing.seq,
+                       # oldest first: `list` sorts them newest first, a reversal then
+                       sorted(listing.finished.values(), key=attrgetter("spawned_seq")),
+                       [list(t.to_row().values()) for t in listing.live.values()],
+                       listing.changed])
+
+
+def _write_file(path: str, data: Any) -> None:
     temp = f"{path}.{os.getpid()}.tmp"
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
@@ -234,3 +276,18 @@ def _unlink(path: str) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+LINES_NAME = "list-lines"  # the finished rows as `ghost list` renders them (ghost.cli.listlines)
+
+
+def read_lines(store: Store, key: str) -> Any:
+    """What `save_lines` kept under `key`, or None (another key, none, damaged, planted)."""
+    data = _unpacked(os.path.join(store.path, LINES_NAME))
+    if not isinstance(data, tuple) or len(data) != 3 or data[:2] != (CACHE_VERSION, key):
+        return None
+    return data[2]
+
+
+def save_lines(store: Store, key: str, value: Any) -> None:
+    _write_file(os.path.join(store.path, LINES_NAME), [CACHE_VERSION, key, value])
