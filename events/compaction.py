@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 
 import lmdb
 
@@ -29,6 +28,8 @@ def compact(env: lmdb.Environment, txn: lmdb.Transaction, path: str) -> tuple[in
     before = os.stat(data).st_size
     # Other processes keep the lock file, whose last transaction id picks the meta page they
     # read: the copy must claim the same id (see lmdbfile.patch_txnid).
+    import shutil  # here: every reader imports this module, few ever compact
+
     last_txnid = int(env.info()["last_txnid"])
     work = os.path.join(path, f".compact-{os.getpid()}")
     old_umask = os.umask(0o077)

@@ -16,7 +16,6 @@ from ghost.state import listing as listing_cache
 from ghost.state import logs
 from ghost.state import tasks as core
 from ghost.state.store import open_store, store_errors
-from ghost.timeparse import parse_time
 from projections.checkpoint import tasks_at
 from projections.tasks import Task
 
@@ -30,7 +29,7 @@ def listing(status: str = "all", at: str | None = None, *, last: int | None = No
         found = core.load(store)
     else:
         with store_errors():
-            found = tasks_at(store, parse_time(at))
+            found = tasks_at(store, _parse_time(at))
     return _chosen(found.values(), status, last, since, group)
 
 
@@ -71,6 +70,12 @@ def keep_rendered(key: str, value: Any) -> None:
         listing_cache.save_lines(store, key, value)
 
 
+def _parse_time(text: str) -> int:
+    from ghost.timeparse import parse_time  # only --at/--since need it: not on `list`'s path
+
+    return parse_time(text)
+
+
 class _Shown(Protocol):
     @property
     def status(self) -> str: ...
@@ -87,7 +92,7 @@ Item = TypeVar("Item", bound=_Shown)
 
 def _chosen(items: Iterable[Item], status: str, last: int | None, since: str | None,
             group: str | None) -> list[Item]:
-    since_ns = parse_time(since) if since else None
+    since_ns = _parse_time(since) if since else None
     chosen = [t for t in items if (status == "all" or t.status == status)
               and (since_ns is None or t.started_ns >= since_ns)
               and (group is None or t.group == group)]
@@ -103,7 +108,7 @@ def status(ident: str, at: str | None = None) -> core.Observed:
         return core.observe(core.get(store, ident))
     task_id = core.resolve(store, ident)
     with store_errors():
-        task = tasks_at(store, parse_time(at)).get(task_id)
+        task = tasks_at(store, _parse_time(at)).get(task_id)
     if task is None:
         raise TaskNotFound(task_id, f" at {at} (not started yet, or already cleaned)")
     return core.Observed(task)
