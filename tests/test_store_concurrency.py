@@ -142,3 +142,33 @@ def test_a_writer_killed_inside_its_transaction_loses_nothing_and_blocks_no_one(
         assert store.task_events("never") == []
     finally:
         store.close()
+
+
+def test_threads_opening_the_store_at_once_share_one_environment(data_dir):
+    """`ghost serve` and `ghost ui` call actions from several threads: the first calls, all at
+    once, must open the store once (LMDB allows one environment per file per process)."""
+    import threading
+
+    from support import run_json, wait_ended
+
+    from ghost.state.store import close_stores, open_store
+
+    wait_ended(run_json("true")["id"])  # a store to open
+    for _ in range(5):
+        close_stores()
+        start = threading.Barrier(16)
+        opened: list[object] = []
+
+        def first_call(start: threading.Barrier, opened: list[object]) -> None:
+            start.wait()
+            opened.append(open_store(write=False))
+
+        threads = [threading.Thread(target=first_call, args=(start, opened))
+                   for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(opened) == 16 and opened[0] is not None
+        assert all(store is opened[0] for store in opened)
+    close_stores()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,9 @@ from ghost.errors import IO, NOPERM, TEMPFAIL, GhostError
 from projections.checkpoint import VIEWS
 
 _open: dict[str, Store] = {}
+# LMDB allows one environment per file per process: `ghost serve` and `ghost ui` call actions
+# from several threads, and two first calls at once must not both open it.
+_opening = _thread.allocate_lock()
 
 DATA_ERR = 65  # EX_DATAERR: the store's file or a value in it is damaged
 # A full disk and a failing disk share EX_IOERR; their messages say which one it is.
@@ -39,15 +43,17 @@ def open_store(write: bool) -> Store | None:
         return None
     path = datadir.store_dir(base)
     store = _open.get(path)
-    if store is not None and store.readonly and write:
-        raise GhostError(f"cannot record anything: the event store in {path} is read-only")
     if store is None:
-        refuse_emptied(base, path)
-        with store_errors():
-            store = Store.open(path, create=write, views=VIEWS, map_floor=datadir.map_floor())
-        if store is None:
-            return None
-        _open[path] = store
+        with _opening:
+            store = _open.get(path)  # opened by another thread meanwhile
+            if store is None:
+                refuse_emptied(base, path)
+                with store_errors():
+                    store = Store.open(path, create=write, views=VIEWS,
+                                       map_floor=datadir.map_floor())
+                if store is None:
+                    return None
+                _open[path] = store
     if write and store.readonly:
         raise GhostError(f"cannot record anything: the event store in {path} is read-only")
     return store
