@@ -24,7 +24,7 @@ from ghost.tui.tasks import TasksScreen
 from projections.tasks import Task
 
 VIA = "tui"
-USAGE_EVERY = 2  # seconds between CPU/memory samples of running tasks
+USAGE_EVERY = 5  # seconds between CPU/memory samples of running tasks (a pass over /proc)
 
 
 class GhostApp(App[None]):

@@ -1,24 +1,24 @@
 """The main screen: the live task table, its filters, search and sort, and the keys that act.
 
 The table is redrawn from the task list the TaskFeed delivers (woken by commits, like `list
---watch`). Rows are keyed by task id, so the cursor stays on its task while rows come and go,
-and a list whose order did not change is updated cell by cell instead of rebuilt.
+--watch`). A row's strings are made once per change of its task (a running task's also when
+its clock or usage moves) and kept by task id; the table (ghost.tui.table) builds the lines of
+the rows on screen only. The cursor stays on its task while rows come and go.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import Footer, Input, Static
 
 from ghost.tui import model
-from ghost.tui.table import FIRST_ROWS, IN_PLACE, MORE_ROWS, TaskTable, cell_text
+from ghost.tui.table import Row, TaskTable, make_row, status_style
 from projections.tasks import Task
 
 
@@ -69,11 +69,10 @@ class TasksScreen(Screen[None]):
         self.reverse = True
         self.at: str | None = None  # time travel: the `--at` of the list shown
         self._shown: list[str] = []
-        self._cells: dict[str, tuple[str, ...]] = {}
-        self._widths: dict[str, int] = {}
+        # task id -> (the task its row was made from, the row): a finished task's row is made
+        # once, whatever the number of redraws; a running task's when its cells change.
+        self._rows: dict[str, tuple[Task, Row]] = {}
         self.usage: dict[str, Any] = {}  # task id -> resources.Usage, while it runs
-        self._generation = 0  # of the rows being added (see _add_rows)
-        self._filling = False  # rows of the last rebuild are still being added
         self.loaded = False
         self._mounted = False
         self._received = False
@@ -81,8 +80,7 @@ class TasksScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(id="bar")
-            table = TaskTable(id="tasks", cursor_type="row", zebra_stripes=True)
-            yield table
+            yield TaskTable(tuple((c.key, c.label) for c in self.columns), id="tasks")
             yield Static("No tasks yet. Press n to start one.", id="empty")
             yield Input(placeholder="search command, name or id (Enter: keep, Esc: clear)",
                         id="search")
@@ -101,146 +99,60 @@ class TasksScreen(Screen[None]):
 
     def show_tasks(self, tasks: list[Task], at: str | None = None) -> None:
         """A new task list (live, or as of `at` in time travel)."""
-        travelled = at != self.at
         self.tasks = {t.id: t for t in tasks}
         self.at = at
         self._received = True
         if self._mounted:
-            self.redraw(full=travelled)
+            self.redraw()
             self.loaded = True
 
     def selected(self) -> Task | None:
-        table = self.table
-        if not self._shown or table.cursor_row < 0 or table.cursor_row >= len(self._shown):
-            return None
-        return self.tasks.get(self._shown[table.cursor_row])
+        key = self.table.cursor_key
+        return self.tasks.get(key) if key is not None else None
+
+    def _row(self, task: Task, now: model.Ctx) -> Row:
+        known = self._rows.get(task.id)
+        if known is not None and not task.running and known[0] == task:
+            return known[1]
+        cells = model.row(task, now, self.columns)
+        if known is not None and known[1].cells == cells:
+            row = known[1]
+        else:
+            style = status_style(task)
+            row = make_row(cells, tuple(style if key == "status" else "" for key in self.keys))
+        self._rows[task.id] = (task, row)
+        return row
 
     def tick(self) -> None:
         """The clock moved (or usage was sampled): only running tasks' cells can change, and
         rows keep their order until the list itself changes (no re-sort, no re-filter)."""
-        if self._filling:
-            return
         now = model.Ctx(self.app.now_ns(), self.usage)  # type: ignore[attr-defined]
-        changed = []
+        table = self.table
+        changed = {}
         for task_id in self._shown:
             task = self.tasks[task_id]
             if task.running:
-                cells = model.row(task, now, self.columns)
-                if cells != self._cells[task_id]:
-                    changed.append((task, cells))
-        if any(cell_len(c) > self._widths.get(k, 0)
-               for _, cells in changed for k, c in zip(self.keys, cells, strict=True)):
-            self.redraw()
-        else:
-            self._update(changed)
+                row = self._row(task, now)
+                if row is not table.rows.get(task_id):
+                    changed[task_id] = row
+        if changed and not table.update_rows(changed):
+            table.set_rows(self._shown, {k: self._rows[k][1] for k in self._shown})
 
-    def redraw(self, full: bool = False) -> None:
-        """Show the tasks the filter, search and sort choose. A few rows more or fewer (a task
-        started, one cleaned) are added, removed and re-sorted in place, and changed cells
-        updated; a different list (`full`: a filter, a search; the first one) is rebuilt,
-        its columns measured again."""
+    def redraw(self) -> None:
+        """Show the tasks the filter, search and sort choose, the cursor on the same task."""
         now = model.Ctx(self.app.now_ns(), self.usage)  # type: ignore[attr-defined]
         chosen = model.select(self.tasks.values(), self.filter, self.needle, self.sort_key,
                               self.reverse, now, self.columns)
-        ids = [t.id for t in chosen]
-        old = set(self._shown)
-        added = [t for t in chosen if t.id not in old]
-        removed = old - set(ids)
-        if full or self._filling or not self._shown or len(added) + len(removed) > IN_PLACE:
-            self._rebuild(chosen, now)
-            self._after_redraw(chosen)
-            return
-        changed = []
-        for task in chosen:
-            cells = model.row(task, now, self.columns)
-            if self._cells.get(task.id) != cells:
-                changed.append((task, cells))
-        wider = any(cell_len(c) > self._widths.get(k, 0)
-                    for _, cells in changed for k, c in zip(self.keys, cells, strict=True))
-        if wider:
-            self._rebuild(chosen, now)
-        elif ids != self._shown or changed:
-            self._in_place(ids, added, removed, changed)
-        self._after_redraw(chosen)
-
-    def _after_redraw(self, chosen: list[Task]) -> None:
+        self._shown = [t.id for t in chosen]
+        self.table.set_rows(self._shown, {t.id: self._row(t, now) for t in chosen})
+        if len(self._rows) > 2 * len(self.tasks) + 64:  # tasks cleaned up: forget their rows
+            self._rows = {k: v for k, v in self._rows.items() if k in self.tasks}
         empty = self.query_one("#empty", Static)
         empty.display = not chosen
         self.table.display = bool(chosen)
         if not chosen and self.tasks:
             empty.update("No task matches this filter or search.")
         self._draw_bar()
-
-    def _in_place(self, ids: list[str], added: list[Task], removed: set[str],
-                  changed: list[tuple[Task, tuple[str, ...]]]) -> None:
-        table = self.table
-        current = self.selected()
-        fresh = {t.id for t in added}
-        for task_id in removed:
-            table.remove_row(task_id)
-            del self._cells[task_id]
-        self._update([(t, c) for t, c in changed if t.id not in fresh])
-        for task, cells in changed:
-            if task.id in fresh:
-                self._cells[task.id] = cells
-                self._add_row(task)
-        if ids != [k for k in self._shown if k not in removed] + [t.id for t in added]:
-            order = {task_id: i for i, task_id in enumerate(ids)}
-            table.sort("id", key=lambda cell: order[cell.task_id])
-        self._shown = ids
-        if current is not None and current.id in self._cells:
-            table.move_cursor(row=ids.index(current.id), animate=False)
-
-    def _add_row(self, task: Task) -> None:
-        cells = self._cells[task.id]
-        self.table.add_row(*(cell_text(key, value, task)
-                             for key, value in zip(self.keys, cells, strict=True)), key=task.id)
-
-    def _update(self, changed: list[tuple[Task, tuple[str, ...]]]) -> None:
-        table = self.table
-        for task, cells in changed:
-            old = self._cells[task.id]
-            for key, new, was in zip(self.keys, cells, old, strict=True):
-                if new != was:
-                    table.update_cell(task.id, key, cell_text(key, new, task))
-            self._cells[task.id] = cells
-
-    def _rebuild(self, chosen: list[Task], now: model.Ctx) -> None:
-        """Every row again. Column widths are measured here, once, from the strings: DataTable
-        would measure each cell through Rich (~0.2 ms each: 1.4 s for 1,000 tasks)."""
-        table = self.table
-        current = self.selected()
-        self._cells = {t.id: model.row(t, now, self.columns) for t in chosen}
-        widths = {col.key: max([cell_len(col.label), *(cell_len(cells[i]) for cells
-                                                        in self._cells.values())])
-                  for i, col in enumerate(self.columns)}
-        if widths != self._widths:
-            table.clear(columns=True)
-            for col in self.columns:
-                table.add_column(col.label, key=col.key, width=widths[col.key])
-            self._widths = widths
-        else:
-            table.clear()
-        self._shown = [t.id for t in chosen]
-        self._generation += 1
-        self._add_rows(chosen[:FIRST_ROWS], self._generation, chosen[FIRST_ROWS:],
-                       current.id if current is not None else None)
-
-    def _add_rows(self, rows: list[Task], generation: int, rest: list[Task],
-                  current: str | None) -> None:
-        """Rows in slices: the first screenful is drawn before the rest are added (adding
-        a row to a DataTable costs ~0.2 ms: 1,000 at once would delay the first paint)."""
-        if generation != self._generation:
-            return  # a newer rebuild replaced these rows
-        table = self.table
-        for task in rows:
-            self._add_row(task)
-        self._filling = bool(rest)
-        if rest:
-            self.call_after_refresh(self._add_rows, rest[:MORE_ROWS], generation,
-                                    rest[MORE_ROWS:], current)
-        elif current is not None and current in self._cells:
-            table.move_cursor(row=self._shown.index(current), animate=False)
 
     def _draw_bar(self) -> None:
         counts = model.counts(self.tasks.values())
@@ -274,7 +186,7 @@ class TasksScreen(Screen[None]):
 
     def action_filter(self, step: int) -> None:
         self.filter = model.next_filter(self.filter, step)
-        self.redraw(full=True)
+        self.redraw()
 
     def action_sort(self, cycle: int) -> None:
         if cycle:
@@ -284,8 +196,8 @@ class TasksScreen(Screen[None]):
             self.reverse = not self.reverse
         self.redraw()
 
-    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
-        key = str(event.column_key.value)
+    def on_task_table_header_selected(self, event: TaskTable.HeaderSelected) -> None:
+        key = event.column
         if key == self.sort_key:
             self.reverse = not self.reverse
         else:
@@ -300,7 +212,7 @@ class TasksScreen(Screen[None]):
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "search":
             self.needle = event.value
-            self.redraw(full=True)
+            self.redraw()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "search":
@@ -311,7 +223,7 @@ class TasksScreen(Screen[None]):
         if not keep:
             box.value = ""
             self.needle = ""
-            self.redraw(full=True)
+            self.redraw()
         box.remove_class("open")
         self.table.focus()
 
@@ -322,7 +234,7 @@ class TasksScreen(Screen[None]):
         elif self.needle:
             box.value = ""
             self.needle = ""
-            self.redraw(full=True)
+            self.redraw()
         elif self.at is not None:
             self.app.action_live()  # type: ignore[attr-defined]
 
@@ -331,7 +243,7 @@ class TasksScreen(Screen[None]):
         box = self.query_one("#search", Input)
         return not (box.has_focus and action not in ("escape", "filter", "app.quit"))
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+    def on_task_table_row_selected(self, event: TaskTable.RowSelected) -> None:
         self.app.action_details()  # type: ignore[attr-defined]
 
     # -- actions are the app's (they outlive this screen's focus) -------------------------
