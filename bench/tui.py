@@ -190,7 +190,7 @@ async def live(samples: int, idle: float, running: list[Any], running_since: flo
         await until(pilot, lambda: screen.feed is not None)
         await pilot.pause(0.5)
         stamp_calls(screen, "_write", lines,
-                    lambda batch: batch[-1].decode(errors="replace") if batch else None)
+                    lambda batch: batch[-1][0].decode(errors="replace") if batch else None)
         with open(task.log_path, "ab") as log:
             for i in range(samples):
                 await pilot.pause(SETTLE)

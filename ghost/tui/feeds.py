@@ -15,6 +15,12 @@ from typing import Any, Self
 from ghost.errors import GhostError
 from projections.tasks import Task
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ghost.tui.streams import Parts, Tagger
+
+UNTAGGED = 0  # (ghost.tui.streams.UNTAGGED, without importing the index readers here)
+
 Deliver = Callable[..., Any]
 
 
@@ -78,24 +84,35 @@ class TaskFeed(Feed):
 
 
 class LogFeed(Feed):
-    """One task's output after byte `start`, in whole lines, until it ends or is stopped."""
+    """One task's output after byte `start`, as (stream, bytes) parts, until it ends or is
+    stopped. With a `tagger` (the task has stream tags) chunks come as written and are tagged
+    here, in this thread (tagging reads the index file); without, in whole lines, untagged.
+    The feed closes the tagger when it is done with it."""
 
     def __init__(self, task_id: str, start: int, deliver: Deliver,
-                 on_data: Callable[[bytes], None], on_end: Callable[[Task], None],
-                 on_error: Callable[[str], None]) -> None:
+                 on_data: Callable[[Parts], None], on_end: Callable[[Task], None],
+                 on_error: Callable[[str], None], tagger: Tagger | None = None) -> None:
         super().__init__(f"ghost-ui-log-{task_id[:8]}", deliver, on_error)
         self.task_id = task_id
         self._start = start
         self._on_data = on_data
         self._on_end = on_end
+        self._tagger = tagger
 
     def body(self) -> None:
         from ghost.actions.follow import Ended, follow_output
 
-        for item in follow_output([self.task_id], lines=True, stop=self._stop.is_set,
-                                  start=self._start):
-            if isinstance(item, Ended):
-                self.send(self._on_end, item.task)
-                return
-            if not self.send(self._on_data, item.data):
-                return
+        tagger = self._tagger
+        try:
+            for item in follow_output([self.task_id], lines=tagger is None,
+                                      stop=self._stop.is_set, start=self._start):
+                if isinstance(item, Ended):
+                    self.send(self._on_end, item.task)
+                    return
+                parts = (tagger.split(item.data, item.offset) if tagger is not None
+                         else [(UNTAGGED, item.data)])
+                if parts and not self.send(self._on_data, parts):
+                    return
+        finally:
+            if tagger is not None:
+                tagger.close()

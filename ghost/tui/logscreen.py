@@ -19,6 +19,7 @@ from textual.widgets import Footer, RichLog, Static
 from ghost.tui import model
 from ghost.tui.feeds import LogFeed
 from ghost.tui.sanitize import render
+from ghost.tui.streams import STDERR, Parts, Tagger, open_tail
 from projections.tasks import Task
 
 MAX_LINES = 5000
@@ -26,6 +27,7 @@ MAX_LINE_CHARS = 4096
 TAIL_LINES = 500  # what the view opens on: more than any screen, so scrolling back works at once
 TAIL_BYTES = 256 << 10
 PENDING_LIMIT = 1 << 16  # a partial line longer than this is shown in pieces
+ERR_MARK = "▌ "  # before each stderr line, when the task's output has stream tags
 
 
 class LogScreen(Screen[None]):
@@ -53,6 +55,8 @@ class LogScreen(Screen[None]):
         self.task_record = task
         self.feed: LogFeed | None = None
         self._pending = bytearray()
+        self._pending_err = False  # the partial line holds bytes written to stderr
+        self.tagged = False  # the output has stream tags: stderr lines are marked
         self.ended: Task | None = None if task.running else task
         self.lines_seen = 0
 
@@ -74,26 +78,32 @@ class LogScreen(Screen[None]):
         self._title()
         self.log_widget.focus()
         task_id = self.task_record.id
-        from ghost.actions.query import log_tail
-
-        self.app.act(lambda: log_tail(task_id, TAIL_LINES, TAIL_BYTES),  # type: ignore[attr-defined]
+        self.app.act(lambda: open_tail(task_id, TAIL_LINES, TAIL_BYTES),  # type: ignore[attr-defined]
                      self._opened, title="Log")
 
     def on_unmount(self) -> None:
         if self.feed is not None:
             self.feed.stop()
 
-    def _opened(self, result: tuple[Task, int, int, bytes]) -> None:
-        task, start, end, data = result
+    def _opened(self, result: tuple[Task, int, int, Parts, Tagger | None]) -> None:
+        task, start, end, parts, tagger = result
+        if not self.is_attached:  # closed before the log was read
+            if tagger is not None:
+                tagger.close()
+            return
+        self.tagged = tagger is not None
         if start > 0:
             self.log_widget.write(Text(f"... (earlier output not shown: {start} bytes; "
                                        "`ghost log` has it all)", style="dim"))
-        self.add_output(data)
+        self.add_parts(parts)
         self.task_record = task
+        self._title()
         if task.running:
-            self.feed = LogFeed(task.id, end, self.app.call_from_thread, self.add_output,
-                                self._task_ended, self._feed_error).start()
+            self.feed = LogFeed(task.id, end, self.app.call_from_thread, self.add_parts,
+                                self._task_ended, self._feed_error, tagger).start()
         else:
+            if tagger is not None:
+                tagger.close()
             self._task_ended(task)
 
     def _feed_error(self, message: str) -> None:
@@ -106,30 +116,45 @@ class LogScreen(Screen[None]):
 
     # -- output -------------------------------------------------------------------------
 
-    def add_output(self, data: bytes) -> None:
-        """Bytes of output: whole lines are shown now, a partial last line once completed."""
-        self._pending += data
-        cut = self._pending.rfind(b"\n") + 1
-        if cut:
-            self._write(bytes(self._pending[:cut]).split(b"\n")[:-1])
-            del self._pending[:cut]
+    def add_parts(self, parts: Parts) -> None:
+        for stream, data in parts:
+            self.add_output(data, stream == STDERR)
+
+    def add_output(self, data: bytes, stderr: bool = False) -> None:
+        """Bytes of output: whole lines are shown now, a partial last line once completed. A
+        line holding any byte written to stderr is shown as stderr."""
+        pieces = data.split(b"\n")
+        if len(pieces) > 1:
+            first = (bytes(self._pending) + pieces[0], self._pending_err or stderr)
+            self._write([first, *((p, stderr) for p in pieces[1:-1])])
+            self._pending[:] = pieces[-1]
+            self._pending_err = stderr and bool(pieces[-1])
+        else:
+            self._pending += data
+            self._pending_err = self._pending_err or (stderr and bool(data))
         if len(self._pending) >= PENDING_LIMIT:
             self._flush()
 
     def _flush(self) -> None:
         if self._pending:
-            self._write([bytes(self._pending)])
+            self._write([(bytes(self._pending), self._pending_err)])
             self._pending.clear()
+            self._pending_err = False
 
-    def _write(self, lines: list[bytes]) -> None:
+    def _write(self, lines: list[tuple[bytes, bool]]) -> None:
         lines = lines[-MAX_LINES:]
         colour = bool(getattr(self.app, "colour", True))
         texts = []
-        for raw in lines:
+        for raw, stderr in lines:
             text = render(raw[:MAX_LINE_CHARS], colour)
             if len(raw) > MAX_LINE_CHARS or len(text) > MAX_LINE_CHARS:
                 text.truncate(MAX_LINE_CHARS)
                 text.append(f" ... (line cut: {len(raw)} bytes)", style="dim")
+            if self.tagged:  # a gutter: stderr lines marked (and red), stdout ones aligned
+                if stderr and colour:
+                    text.stylize_before("red")
+                mark = ERR_MARK if stderr else " " * len(ERR_MARK)
+                text = Text.assemble((mark, "bold red" if colour else "bold"), text)
             texts.append(text)
         self.lines_seen += len(texts)
         # One write for the whole batch: the log trims to MAX_LINES once, not per line.
@@ -139,8 +164,12 @@ class LogScreen(Screen[None]):
         task = self.ended or self.task_record
         state = model.status_text(task)
         follow = "following" if self.following else "paused (^F: follow)"
-        self.query_one("#title", Static).update(Text(
-            f"{task.id[:8]}  {state}  {follow}  {model.command_line(task.command)}"))
+        title = Text(f"{task.id[:8]}  {state}  {follow}  ")
+        if self.tagged:
+            title.append(ERR_MARK.rstrip(), style="bold red")
+            title.append(" stderr  ")
+        title.append(model.command_line(task.command))
+        self.query_one("#title", Static).update(title)
 
     # -- keys ---------------------------------------------------------------------------
 

@@ -1,0 +1,75 @@
+"""`ghost ui`'s log view of a task whose output has stream tags (--timestamps, --stdin): lines
+written to stderr are marked, on opening and while following."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("textual")
+
+from support import run_json  # noqa: E402
+from tui_support import (  # noqa: E402
+    loaded,
+    rendered_lines,
+    run,
+    select,
+    ui_store,  # noqa: F401 - the fixture closes the store after each test
+    until,
+)
+
+from ghost.tui.app import GhostApp  # noqa: E402
+from ghost.tui.logscreen import ERR_MARK, LogScreen  # noqa: E402
+
+PLAIN = " " * len(ERR_MARK)
+
+
+def _red(log, text: str) -> bool:
+    """Whether the drawn line showing `text` has red in it (the marker and the text)."""
+    for line in log.lines:
+        if "".join(seg.text for seg in line).endswith(text):
+            return any(seg.style is not None and seg.style.color is not None
+                       and seg.style.color.name == "red" for seg in line)
+    raise AssertionError(f"no line shows {text!r}")
+
+
+def test_stderr_lines_are_marked_when_the_output_has_stream_tags(data_dir, env, tmp_path):
+    go = tmp_path / "go"
+    # The streams are read apart, so the order of lines of different streams is not asserted.
+    script = (f"echo out one; echo err one >&2; echo out two; "
+              f"while [ ! -e {go} ]; do sleep 0.02; done; echo late err >&2; echo late out; "
+              "sleep 300")
+    tagged = run_json("--timestamps", "sh", "-c", script, env=env)["id"]
+    plain = run_json("sh", "-c", "echo no tags; echo none here either >&2; sleep 300",
+                     env=env)["id"]
+
+    async def body() -> None:
+        app = GhostApp()
+        async with app.run_test(size=(100, 30)) as pilot:
+            await loaded(app, pilot)
+            select(app, tagged)
+            await pilot.press("l")
+            screen = app.screen
+            assert isinstance(screen, LogScreen)
+            log = screen.log_widget
+            await until(pilot, lambda: len(rendered_lines(log)) == 3, message="three lines")
+            assert screen.tagged
+            assert sorted(rendered_lines(log)) == sorted(
+                [PLAIN + "out one", ERR_MARK + "err one", PLAIN + "out two"])
+            assert _red(log, "err one") and not _red(log, "out one")
+            assert "stderr" in str(screen.query_one("#title").render())
+            # Following: lines written after the view opened are tagged too.
+            go.touch()
+            await until(pilot, lambda: len(rendered_lines(log)) == 5, message="the late lines")
+            assert set(rendered_lines(log)[3:]) == {ERR_MARK + "late err", PLAIN + "late out"}
+            assert _red(log, "late err") and not _red(log, "late out")
+            # A task without tags: its lines as written, no gutter.
+            await pilot.press("escape")
+            select(app, plain)
+            await pilot.press("l")
+            log = app.screen.log_widget
+            await until(pilot, lambda: len(rendered_lines(log)) == 2, message="untagged lines")
+            assert not app.screen.tagged
+            assert set(rendered_lines(log)) == {"no tags", "none here either"}
+            await pilot.press("escape", "q")
+
+    run(body())
