@@ -28,6 +28,7 @@ TAIL_LINES = 500  # what the view opens on: more than any screen, so scrolling b
 TAIL_BYTES = 256 << 10
 PENDING_LIMIT = 1 << 16  # a partial line longer than this is shown in pieces
 ERR_MARK = "▌ "  # before each stderr line, when the task's output has stream tags
+PLAIN_MARK = " " * len(ERR_MARK)  # before the others then (lines stay aligned)
 
 
 class LogScreen(Screen[None]):
@@ -153,8 +154,8 @@ class LogScreen(Screen[None]):
             if self.tagged:  # a gutter: stderr lines marked (and red), stdout ones aligned
                 if stderr and colour:
                     text.stylize_before("red")
-                mark = ERR_MARK if stderr else " " * len(ERR_MARK)
-                text = Text.assemble((mark, "bold red" if colour else "bold"), text)
+                mark = (ERR_MARK, "bold red" if colour else "bold") if stderr else PLAIN_MARK
+                text = Text.assemble(mark, text)
             texts.append(text)
         self.lines_seen += len(texts)
         # One write for the whole batch: the log trims to MAX_LINES once, not per line.
