@@ -25,6 +25,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from events import types as ev
 from events.store import Rows, Store
 from ghost.actions.group import request_stops
+from ghost.process import endfile, endfold
+from ghost.process.record import if_running
+from ghost.process.respawn import combined
 from ghost.process.restarts import _schedule
 from ghost.process.supervise import record_start
 from ghost.state.tasks import record_lost
@@ -116,6 +119,56 @@ class Supervision(RuleBasedStateMachine):
             now = load_tasks(store).get(TASK)
             if done and now is not None:
                 _schedule(now, store)  # the policy's decision, right after the end
+        finally:
+            store.close()
+
+    @precondition(lambda self: self.policy is not None)
+    @rule(code=st.sampled_from([0, 1, 3]))
+    def end_and_respawn_at_once(self, code: int) -> None:
+        """Base delay 0: the waiter records the end, the policy's decision and the next
+        attempt's start in one transaction (ghost.process.respawn.combined)."""
+        task = self.task()
+        if task is None:
+            return
+        spec = {**self.spec(task.attempt), "log_path": "/l"}
+        launch = {"command": ["sleep", "1"], "cwd": "/", "env": {}}
+        partial = {"command": ["sleep", "1"], "cwd": "/", "log_path": "/l"}
+        end = ev.make(ev.EXITED, TASK, code=code, end_ns=1, attempt=task.attempt)
+
+        def spawned(child: dict[str, Any]) -> ev.Event:
+            self.pid += 1
+            return ev.make(ev.SPAWNED, TASK, command=["sleep", "1"], cwd="/", pid=self.pid,
+                           pgid=self.pid, start_ticks=1, boot_id="b", log_path="/l",
+                           actor=ACTOR, log_offset=0, **child["fields"])
+
+        store = self.open()
+        try:
+            history = [e for e in store.task_events(TASK) if isinstance(e, ev.Event)]
+            store.transact(combined(spec, end, history, launch, partial, spawned, {}))
+        finally:
+            store.close()
+
+    @precondition(lambda self: self.policy is not None)
+    @rule(late=st.booleans())
+    def stop_folds_the_end_file(self, late: bool) -> None:
+        """`stop -g`: the stop is requested, the waiter keeps the end in its file, the stopper
+        folds it; with `late` the waiter then tries to record the same end itself."""
+        task = self.task()
+        if task is None:
+            return
+        store = self.open()
+        try:
+            request_stops(store, [task], 15, 1.0, False, "cli")
+            now = load_tasks(store).get(TASK)
+            if now is not None and now.running:
+                waiter = {"task": TASK, "store": self.path, "store_id": store.store_id,
+                          "attempt": now.attempt}
+                assert endfile.write(waiter, 15, None, 1)
+                endfold.fold(store, [now], "cli")
+                if late:
+                    end = ev.make(ev.KILLED, TASK, signal="SIGTERM", signum=15, end_ns=1,
+                                  attempt=now.attempt)
+                    store.transact(if_running(end, now.attempt))
         finally:
             store.close()
 

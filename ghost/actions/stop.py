@@ -24,7 +24,7 @@ from events import types as ev
 from events.store import WAKE, Rows, Store
 from ghost.actor import actor
 from ghost.errors import USAGE, GhostError
-from ghost.process import identity
+from ghost.process import endfold, identity
 from ghost.process.record import end_event, if_running
 from ghost.state.store import open_store, store_errors
 from ghost.state.tasks import describe_end, get, lost_reason, observe, record_lost
@@ -128,8 +128,10 @@ def _record_end(store: Store, task: Task, status: int | None, seen_ns: int, via:
                              f"{task.monitor_pid}) has not recorded how yet; see `ghost status`")
         return record_lost(store, task, "stopped, but " + reason, via)
     event = end_event(task.id, status, end_ns=seen_ns, who=actor(via))
+    if task.attempt > 1:  # the end of this attempt only, as its waiter would record it
+        event = event._replace(data={**event.data, "attempt": task.attempt})
     with store_errors():
-        done = store.transact(if_running(event))
+        done = store.transact(if_running(event, task.attempt))
     return (apply(task, done[0]) or task) if done else _current(store, task)
 
 
@@ -160,9 +162,18 @@ def stop(ident: str, force: bool = False, timeout: float = 10.0, *, via: str) ->
     status = identity.exit_status(task.pid, task.start_ticks)  # while still unreaped
     if not gone:
         raise GhostError(f"task {task.id} did not end after SIGKILL (pid {task.pid})")
-    task = _await_record(store, task, status)
+    settled = endfold.await_ends(store.path, [task], RECORD_WAIT)
+    with store_errors():
+        endfold.fold(store, [task], via)
+    if settled or status is None:  # else its monitor is frozen: what `stop` saw is the end
+        task = _await_record(store, task, status)  # at once when the fold recorded it
+    else:
+        task = _current(store, task)
+    attempt = task.attempt
     if task.running:
         task = _record_end(store, task, status, seen_ns, via)
+    if not task.running:  # recorded: a waiter thawed later need not wait for a fold
+        endfold.forget(store.path, task.id, attempt)
     return task
 
 
@@ -170,7 +181,8 @@ def _end_group(store: Store, task: Task, leader: int | None, force: bool, timeou
                via: str) -> bool:
     """Signal the group, escalating only if it outlives `timeout`; True once it is gone."""
     sig = signal.SIGKILL if force else signal.SIGTERM
-    _request(store, task, sig, timeout, force, False, via)
+    if _request(store, task, sig, timeout, force, False, via):
+        endfold.mark(store.path, [task])  # its waiter leaves the end to us (no store import)
     identity.signal_task(task.pid, task.pgid, task.start_ticks, sig)
     grace = KILL_WAIT if force else timeout
     if _group_gone(task, leader, time.monotonic() + grace):

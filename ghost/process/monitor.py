@@ -21,12 +21,11 @@ import fcntl
 import os
 import signal
 import sys
-from typing import Any
+from typing import Any, NamedTuple
 
 from events import types as ev
 from events.store import StoreError
 from ghost.faults import crash_point, fork_point, fork_with_pipe
-from ghost.process import plumbing as stdio
 from ghost.process.identity import boot_id, read_stat, start_ticks
 from ghost.process.record import append
 from ghost.process.supervise import record_start, supervised, supervision_fields, wait_queue
@@ -43,8 +42,7 @@ def exec_exit_code(code: int) -> int:
     return 127 if code == errno.ENOENT else 126
 
 
-def _child(spec: dict[str, Any], go_r: int, err_w: int,
-           pumped: stdio.Plumbing | None = None) -> None:
+def _child(spec: dict[str, Any], go_r: int, err_w: int, pumped: Any = None) -> None:
     """Runs in the forked child; never returns.
 
     The log file is created here, once `spawned` is recorded (GO): a monitor that dies before
@@ -54,7 +52,7 @@ def _child(spec: dict[str, Any], go_r: int, err_w: int,
         if pumped is None:
             os.setpgid(0, 0)
         else:  # a PTY in a new session, or pipes, as stdio (ghost.process.plumbing)
-            stdio.in_child(pumped)
+            _stdio().in_child(pumped)
         for name in RESET_SIGNALS:
             signal.signal(getattr(signal, name), signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
@@ -109,25 +107,36 @@ def _report(out: Any, result: dict[str, Any]) -> None:
         pass
 
 
-def start(spec: dict[str, Any], out: Any) -> int | None:
-    """Start the task and report; its pid when it runs, None when it could not be started."""
-    task = spec["task"]
-    pumped = stdio.prepare(spec)  # None unless --pty/--stdin/--timestamps/--log-max
+class Held(NamedTuple):
+    """A forked task blocked on its GO pipe: it runs only once its `spawned` is recorded."""
+    pid: int
+    go_w: int
+    err_r: int
+
+
+def _stdio() -> Any:
+    # Only a pumped task (--pty/--stdin/--timestamps/--log-max) needs it; it pulls in
+    # dataclasses and inspect (~9 ms), kept off the crash -> next attempt path.
+    from ghost.process import plumbing
+
+    return plumbing
+
+
+def prepare_stdio(spec: dict[str, Any]) -> Any:
+    return _stdio().prepare(spec) if spec.get("io") else None
+
+
+def hold(spec: dict[str, Any], pumped: Any = None) -> Held:
+    """Fork the task, blocked before exec until `release`; raises OSError (e.g. EAGAIN)."""
     go_r, go_w = os.pipe()
     err_r, err_w = os.pipe()
     try:
         fork_point("monitor:fork-task")
         pid = os.fork()
-    except OSError as exc:  # e.g. EAGAIN at the process limit: nothing ran, leave no trace
+    except OSError:
         for fd in (go_r, go_w, err_r, err_w):
             os.close(fd)
-        if pumped is not None:
-            stdio.close_all(pumped)
-        error = f"cannot start {spec['command'][0]}: {exc.strerror}"
-        append(spec, ev.make(ev.SPAWN_FAILED, task, command=spec["command"], cwd=spec["cwd"],
-                             error=error, exit_code=1, actor=spec["actor"]), attempts=5)
-        _report(out, {"ok": False, "exit_code": 1, "error": error})
-        return None
+        raise
     if pid == 0:
         os.close(go_w)
         os.close(err_r)
@@ -135,46 +144,81 @@ def start(spec: dict[str, Any], out: Any) -> int | None:
     os.close(go_r)
     os.close(err_w)
     if pumped is not None:
-        stdio.in_parent(pumped)  # only the task holds its ends: EOF and hang-up work
+        _stdio().in_parent(pumped)  # only the task holds its ends: EOF and hang-up work
     try:
         if pumped is None or pumped.kind != "pty":  # a PTY task leads its own session
             os.setpgid(pid, pid)
     except OSError:
         pass  # the child did it first
-    crash_point("monitor:before-spawned")
+    return Held(pid, go_w, err_r)
+
+
+def abandon(held: Held, pumped: Any = None) -> None:
+    """The held task never runs: it sees EOF on its GO pipe and quits; reap it."""
+    os.close(held.go_w)
+    os.close(held.err_r)
+    os.waitpid(held.pid, 0)
+    if pumped is not None:
+        _stdio().close_all(pumped)
+
+
+def spawned_event(spec: dict[str, Any], held: Held) -> ev.Event:
+    """The `spawned` event of the held task, with this process as its monitor."""
     me = start_ticks(os.getpid()) or 0
-    child = read_stat(pid)  # our unreaped child: its identity holds even if it died already
+    child = read_stat(held.pid)  # our unreaped child: its identity holds even if it died
     extra = supervision_fields(spec)  # name, group, key, policy; attempt and log offset
-    spawned = ev.make(
-        ev.SPAWNED, task, command=spec["command"], cwd=spec["cwd"], pid=pid, pgid=pid,
-        start_ticks=child.start_ticks if child else 0, boot_id=boot_id(), log_path=spec["log_path"],
-        env_keys=spec["env_keys"], monitor={"pid": os.getpid(), "start_ticks": me},
-        actor=spec["actor"], **extra, **spec.get("io_fields", {}))
+    return ev.make(
+        ev.SPAWNED, spec["task"], command=spec["command"], cwd=spec["cwd"], pid=held.pid,
+        pgid=held.pid, start_ticks=child.start_ticks if child else 0, boot_id=boot_id(),
+        log_path=spec["log_path"], env_keys=spec["env_keys"],
+        monitor={"pid": os.getpid(), "start_ticks": me}, actor=spec["actor"], **extra,
+        **spec.get("io_fields", {}))
+
+
+def start(spec: dict[str, Any], out: Any) -> int | None:
+    """Start the task and report; its pid when it runs, None when it could not be started."""
+    task = spec["task"]
+    pumped = prepare_stdio(spec)  # None unless --pty/--stdin/--timestamps/--log-max
+    try:
+        held = hold(spec, pumped)
+    except OSError as exc:  # e.g. EAGAIN at the process limit: nothing ran, leave no trace
+        if pumped is not None:
+            _stdio().close_all(pumped)
+        error = f"cannot start {spec['command'][0]}: {exc.strerror}"
+        append(spec, ev.make(ev.SPAWN_FAILED, task, command=spec["command"], cwd=spec["cwd"],
+                             error=error, exit_code=1, actor=spec["actor"]), attempts=5)
+        _report(out, {"ok": False, "exit_code": 1, "error": error})
+        return None
+    crash_point("monitor:before-spawned")
+    spawned = spawned_event(spec, held)
     try:
         refused, spec["store_id"] = record_start(spec, spawned) if supervised(spec) \
             else (None, append(spec, spawned))
     except StoreError as exc:
-        os.close(go_w)  # the child sees EOF and quits without running (or logging) anything
-        os.waitpid(pid, 0)
+        abandon(held, pumped)  # the child sees EOF and quits without running anything
         # Exit like a write failing in the CLI would (ghost.state.store): 74 disk full or I/O
         # error, 75 map full, 77 unsafe, 65 damaged store.
         code = {"disk_full": 74, "io_error": 74, "map_full": 75, "unsafe": 77,
                 "damaged": 65}.get(exc.kind, 1)
-        if pumped is not None:
-            stdio.close_all(pumped)
         _report(out, {"ok": False, "exit_code": code, "error": str(exc)})
         return None
     if refused is not None:  # ghost.process.supervise said no: nothing runs, nothing stays
-        os.close(go_w)
-        os.waitpid(pid, 0)
+        abandon(held, pumped)
         _report(out, refused)
         return None
+    return release(spec, held, pumped, spawned, out)
+
+
+def release(spec: dict[str, Any], held: Held, pumped: Any, spawned: ev.Event,
+            out: Any) -> int | None:
+    """Let the recorded task exec; report its pid, or record why it could not run."""
+    task, pid, err_r = spec["task"], held.pid, held.err_r
     crash_point("monitor:after-spawned")
     try:
-        os.write(go_w, GO)
+        os.write(held.go_w, GO)
     except BrokenPipeError:
         pass  # killed before exec: it is recorded, so wait for it and record how it ended
-    os.close(go_w)
+    os.close(held.go_w)
     crash_point("monitor:after-go")
     failure = b""
     while chunk := os.read(err_r, 512):
@@ -184,7 +228,7 @@ def start(spec: dict[str, Any], out: Any) -> int | None:
         code_text, _, message = failure.decode(errors="replace").partition(":")
         _, status = os.waitpid(pid, 0)
         if pumped is not None:
-            stdio.close_all(pumped)
+            _stdio().close_all(pumped)
         exit_code = exec_exit_code(int(code_text or 0))
         error = f"cannot run {spec['command'][0]}: {message}"
         append(spec, ev.make(ev.SPAWN_FAILED, task, command=spec["command"], cwd=spec["cwd"],
@@ -199,7 +243,7 @@ def start(spec: dict[str, Any], out: Any) -> int | None:
             os.close(_open_log(spec["log_path"], fresh=False))
         except OSError:
             pass  # the pump meets the same error when it opens the log itself
-        spec["pump_args"] = stdio.waiter_args(pumped, spec["log_path"], spec["io"])
+        spec["pump_args"] = _stdio().waiter_args(pumped, spec["log_path"], spec["io"])
     _report(out, {"ok": True, "pid": pid, "task": task, "started_ns": spawned.time_ns})
     return pid
 
@@ -223,12 +267,24 @@ def exec_waiter(spec: dict[str, Any], pid: int) -> None:
     code = f"import sys; sys.path[:0] = {roots!r}; from ghost.process.waiter import main; main()"
     args = [sys.executable, "-I", "-S", "-c", code, spec["task"], str(pid), spec["store"],
             str(spec["map_floor"]), spec.get("store_id", ""), str(spec.get("attempt", 1)),
-            "1" if spec.get("fields", {}).get("policy") else "0", *spec.get("pump_args", [])]
+            _supervision_arg(spec), *spec.get("pump_args", [])]
     try:
         os.execv(sys.executable, args)
     except OSError:
         ghost.process.waiter.run(spec, pid, spec.get("pump_args", []))  # no exec: heavier
         os._exit(0)
+
+
+def _supervision_arg(spec: dict[str, Any]) -> str:
+    """For the waiter: "0" no restart policy, "1" a policy, "1:LOG" a policy that restarts
+    at once (base delay 0) a task ghost does not pump: the waiter may fork the next attempt
+    before it records the end (ghost.process.restarts), and needs the log path for that."""
+    policy = (spec.get("fields") or {}).get("policy")
+    if not policy:
+        return "0"
+    if int(policy.get("delay_ms", 100)) == 0 and not spec.get("io"):
+        return "1:" + str(spec["log_path"])
+    return "1"
 
 
 def become(spec: dict[str, Any], out_fd: int) -> None:

@@ -20,7 +20,6 @@ from typing import Any
 from events import types as ev
 from events.store import Projection, Rows, Store, StoreError
 from ghost.actor import actor
-from ghost.faults import crash_point
 from ghost.process.identity import signal_name
 from projections.checkpoint import VIEWS, task_from_rows
 
@@ -64,11 +63,15 @@ def end_event(task: str, status: int, rusage: Any = None, end_ns: int = 0,
                    actor=who, **extra)
 
 
-def if_running(event: ev.Event) -> Callable[[Mapping[str, Rows]], Sequence[ev.Event]]:
-    """A transaction's decision: append `event` only while its task is recorded as running."""
+def if_running(event: ev.Event,
+               attempt: int = 0) -> Callable[[Mapping[str, Rows]], Sequence[ev.Event]]:
+    """A transaction's decision: append `event` only while its task is recorded as running
+    (and, given `attempt`, running that attempt: a late end of an attempt a stopper already
+    recorded must not end the next one, started by hand meanwhile)."""
     def decide(views: Mapping[str, Rows]) -> Sequence[ev.Event]:
         now = task_from_rows(views["tasks"], event.task)
-        return (event,) if now is not None and now.running else ()
+        ok = now is not None and now.running and (not attempt or now.attempt == attempt)
+        return (event,) if ok else ()
     return decide
 
 
@@ -83,7 +86,7 @@ def append_end(spec: dict[str, Any], event: ev.Event, attempts: int) -> None:
             try:
                 if spec.get("store_id") and store.store_id != spec["store_id"]:
                     return  # removed and created again: not the store this task is in
-                store.transact(if_running(event))
+                store.transact(if_running(event, int(spec.get("attempt", 1))))
                 return
             finally:
                 store.close()
@@ -94,8 +97,7 @@ def append_end(spec: dict[str, Any], event: ev.Event, attempts: int) -> None:
 
 
 def record_end(spec: dict[str, Any], status: int, rusage: Any) -> None:
-    crash_point("monitor:before-end-record")
-    event = end_event(spec["task"], status, rusage)
+    event = end_event(spec["task"], status, rusage, end_ns=int(spec.get("end_ns") or 0))
     if int(spec.get("attempt", 1)) > 1:  # the end of this attempt only (issue 15)
         event = event._replace(data={**event.data, "attempt": int(spec["attempt"])})
     append_end(spec, event, attempts=30)

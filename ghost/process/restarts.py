@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 from events import types as ev
 from events.store import Rows, Store, StoreError
 from ghost.actor import actor
-from ghost.process.plumbing import for_attempt
 from ghost.process.supervise import MAX_DELAY_MS, _failed, _transact, me
 from projections.checkpoint import VIEWS, load_tasks, task_from_rows
 from projections.tasks import ENDED, RESTARTING, Task, apply
@@ -150,11 +149,10 @@ def _retried(step: Callable[[], T]) -> T:
 def end_and_restart(spec: dict[str, Any], status: int, rusage: Any) -> None:
     """The waiter of a task with a restart policy: record the end (as record.record_end
     would) with the policy's decision, wait out the backoff, start the next attempt."""
-    from ghost.faults import crash_point
+    from ghost.process.endfile import discard
     from ghost.process.record import end_event
 
-    crash_point("monitor:before-end-record")
-    end = end_event(spec["task"], status, rusage)
+    end = end_event(spec["task"], status, rusage, end_ns=int(spec.get("end_ns") or 0))
     if int(spec.get("attempt", 1)) > 1:
         end = end._replace(data={**end.data, "attempt": int(spec["attempt"])})
     store = _open(spec)
@@ -163,7 +161,18 @@ def end_and_restart(spec: dict[str, Any], status: int, rusage: Any) -> None:
     try:
         if spec.get("store_id") and store.store_id != spec["store_id"]:
             return  # removed and created again: not the store this task is in
-        scheduled = _retried(lambda: _end_and_schedule(spec, store, end))
+        outcome = None
+        if spec.get("log_path"):  # restarts at once: end, decision, next start in one go
+            from ghost.process.respawn import end_and_respawn
+
+            outcome = end_and_respawn(spec, store, end)
+        if outcome is not None and outcome[1] is not None:
+            store.close()
+            discard(spec["store"], spec["task"], int(spec.get("attempt", 1)))  # recorded
+            outcome[1]()  # the next attempt runs; this process becomes its waiter
+        scheduled = outcome[0] if outcome is not None else \
+            _retried(lambda: _end_and_schedule(spec, store, end))
+        discard(spec["store"], spec["task"], int(spec.get("attempt", 1)))  # recorded now
         if scheduled is None:
             return
         task = load_tasks(store).get(spec["task"])
@@ -213,5 +222,13 @@ def attempt_spec(spec: Mapping[str, Any], task: Task, launch: Mapping[str, Any],
             "env_keys": sorted(overrides), "log_path": task.log_path, "store": spec["store"],
             "actor": actor("monitor"), "map_floor": spec["map_floor"],
             "store_id": spec.get("store_id", ""), "attempt": attempt, "name": task.name,
-            "key": task.key, "fields": fields,
-            **for_attempt(launch, {**os.environ, **overrides})}  # --pty/--stdin/... again
+            "key": task.key, "fields": fields, **_stdio_again(launch, overrides)}
+
+
+def _stdio_again(launch: Mapping[str, Any], overrides: Mapping[str, str]) -> dict[str, Any]:
+    """--pty/--stdin/... again for a pumped task (plumbing is imported only for one)."""
+    if not launch.get("stdio"):
+        return {}
+    from ghost.process.plumbing import for_attempt
+
+    return for_attempt(launch, {**os.environ, **overrides})

@@ -23,7 +23,20 @@ def wait_and_record(spec: dict[str, object], pid: int) -> None:
 
 
 def record(spec: dict[str, object], status: int, rusage: object) -> None:
-    """Record the end (and, under a restart policy, decide and make the next attempt)."""
+    """Keep the end in its file (ghost.process.endfile), leave it to a stopper that marked
+    this attempt, else record it (and, under a restart policy, decide and make the next
+    attempt)."""
+    import time
+
+    from ghost.faults import crash_point
+    from ghost.process import endfile
+
+    crash_point("monitor:before-end-record")
+    spec["end_ns"] = time.time_ns()  # the file and the record carry the same end
+    kept = endfile.write(spec, status, rusage, int(str(spec["end_ns"])))
+    crash_point("waiter:after-end-file")
+    if kept and endfile.handed_off(spec):
+        return  # a stopper recorded it from the file, with its neighbours in one transaction
     if spec.get("supervised"):  # a restart policy: the end, the decision, the next attempt
         from ghost.process.restarts import end_and_restart
 
@@ -32,6 +45,8 @@ def record(spec: dict[str, object], status: int, rusage: object) -> None:
     from ghost.process.record import record_end
 
     record_end(spec, status, rusage)
+    if kept:
+        endfile.discard(str(spec["store"]), str(spec["task"]), int(str(spec["attempt"])))
 
 
 def run(spec: dict[str, object], pid: int, pump_args: list[str]) -> None:
@@ -50,5 +65,7 @@ def run(spec: dict[str, object], pid: int, pump_args: list[str]) -> None:
 def main() -> None:
     task, pid, store, map_floor, store_id = sys.argv[1:6]
     attempt, supervised = (sys.argv[6:8] + ["1", "0"][len(sys.argv[6:8]):])
+    policy, _, log_path = supervised.partition(":")  # see monitor._supervision_arg
     run({"task": task, "store": store, "map_floor": int(map_floor), "store_id": store_id,
-         "attempt": int(attempt), "supervised": supervised == "1"}, int(pid), sys.argv[8:])
+         "attempt": int(attempt), "supervised": policy == "1", "log_path": log_path},
+        int(pid), sys.argv[8:])

@@ -58,8 +58,16 @@ def lost_reason(task: Task, current_boot: str) -> str | None:
 
 
 def record_lost(store: Store, task: Task, reason: str, via: str = "reconcile") -> Task:
-    """Append `lost` unless someone recorded an end first; returns the task as now recorded."""
-    event = ev.make(ev.LOST, task.id, reason=reason, actor=actor(via))
+    """Append `lost` unless someone recorded an end first; returns the task as now recorded.
+    A waiter that died after keeping its attempt's end in its end file (ghost.process.endfile)
+    gets that exact end recorded instead."""
+    from ghost.process import endfold
+
+    kept = endfold.read(store.path, task.id, task.attempt) if task.running else None
+    if kept is not None and kept.store_id and kept.store_id != store.store_id:
+        kept = None  # a file from another store (data dir created again): not this task's
+    event = endfold.event_of(kept, actor(via)) if kept is not None else \
+        ev.make(ev.LOST, task.id, reason=reason, actor=actor(via))
     if store.readonly:
         return apply(task, event) or task
 
@@ -69,10 +77,14 @@ def record_lost(store: Store, task: Task, reason: str, via: str = "reconcile") -
         now = seen[0] = task_from_rows(views["tasks"], task.id)
         if now is None or not now.live or now.spawned_seq != task.spawned_seq:
             return ()
+        if kept is not None and (not now.running or now.attempt != kept.attempt):
+            return ()
         return (event,)
 
     with store_errors():
         done = store.transact(decide)
+    if kept is not None:
+        endfold.forget(store.path, task.id, task.attempt)  # recorded, by us or before us
     if done:
         return apply(task, done[0]) or task
     return seen[0] or task
