@@ -171,3 +171,21 @@ def test_policy_flags_are_validated(data_dir, env):
         assert err.count("\n") == 1 and err.startswith("Error: ")
         if message:
             assert err == message
+
+
+def test_log_attempt_finds_each_attempt_across_log_rotation(data_dir, env):
+    """--log-max rotates the log between and within attempts: attempt offsets are logical."""
+    script = ('i=0; while [ $i -lt 30 ]; do echo "try $i of an attempt long enough to rotate"; '
+              'i=$((i+1)); done; exit 1')
+    task = run_json("--log-max", "1K", "--log-keep", "20", "--restart", "on-failure",
+                    "--max-restarts", "2", "--restart-delay", "0", "sh", "-c", script, env=env)
+    wait_for(lambda: "gave_up" in kinds(data_dir, task["id"]), 30)
+    logs = os.listdir(os.path.join(data_dir, "logs"))
+    assert f"{task['id']}.log.2" in logs  # it did rotate
+    one = b"".join(f"try {i} of an attempt long enough to rotate\n".encode() for i in range(30))
+    for attempt in ("1", "2", "3"):
+        shown = ghost("log", "--attempt", attempt, task["id"], env=env)
+        assert shown.returncode == 0 and shown.stdout == one, text(shown)
+    last = ghost("log", "--attempt", "3", "--tail", "2", task["id"], env=env).stdout
+    assert last == one.split(b"\n", 28)[-1]
+    assert ghost("log", task["id"], env=env).stdout == one * 3

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from events import types as ev
 from events.store import Rows
@@ -31,6 +32,9 @@ from ghost.state.store import close_stores, open_store, store_errors
 from ghost.state.tasks import get, load
 from projections.checkpoint import task_from_rows
 from projections.tasks import ENDED, QUEUED_STATUS, RESTARTING, Task
+
+if TYPE_CHECKING:
+    from ghost.state.logindex import Piece
 
 
 def _request(task: Task, via: str) -> Task:
@@ -139,38 +143,41 @@ def attempt_range(task: Task, attempt: int) -> tuple[int, int | None]:
 
 def read_attempt(ident: str, attempt: int,
                  tail: int | None = None) -> tuple[Task, Iterator[bytes]]:
-    """A task and the bytes its attempt `attempt` wrote (the last `tail` lines of them)."""
-    from ghost.state import logs
+    """A task and the bytes its attempt `attempt` wrote (the last `tail` lines of them).
+
+    Offsets are logical (ghost.state.logindex): a --log-max log that rotated is read across
+    its pieces; a plain log is one piece starting at 0."""
+    from ghost.state import logindex, logs
 
     task = get(open_store(write=False), ident)
     start, end = attempt_range(task, attempt)
-    _, fd = logs.open_task_log(task.id)
-    return task, _slice(fd, start, end, tail)
+    path, fd = logs.open_task_log(task.id)
+    os.close(fd)  # opened here for its refusals (missing, symlink); read through the pieces
+    pieces = logindex.open_pieces(path)
+    return task, _slice(pieces, start, end, tail)
 
 
-def _slice(fd: int, start: int, end: int | None, tail: int | None) -> Iterator[bytes]:
-    from ghost.state.logs import CHUNK
+def _slice(pieces: list[Piece], start: int, end: int | None,
+           tail: int | None) -> Iterator[bytes]:
+    from ghost.state import logindex
 
     try:
-        stop = os.fstat(fd).st_size if end is None else end
+        stop = logindex.end(pieces) if end is None else end
+        start = max(start, pieces[0].start)  # older pieces beyond --log-keep are gone
         if tail is not None:
-            start = max(start, _tail_start(fd, start, stop, tail))
-        while start < stop:
-            data = os.pread(fd, min(CHUNK, stop - start), start)
-            if not data:
-                return
-            start += len(data)
-            yield data
+            start = max(start, _tail_start(b"".join(logindex.read_range(pieces, start, stop)),
+                                           start, tail))
+        if start < stop:
+            yield from logindex.read_range(pieces, start, stop)
     finally:
-        os.close(fd)
+        logindex.close(pieces)
 
 
-def _tail_start(fd: int, start: int, stop: int, lines: int) -> int:
-    """Where the last `lines` lines of bytes [start, stop) begin (read once: attempts are
-    usually small; a huge one costs one read of it)."""
-    data = os.pread(fd, stop - start, start)
+def _tail_start(data: bytes, start: int, lines: int) -> int:
+    """Where the last `lines` lines of `data` (the attempt's bytes from `start`) begin (read
+    once: attempts are usually small; a huge one costs one read of it)."""
     if lines <= 0:
-        return stop
+        return start + len(data)
     cut = len(data) - 1 if data.endswith(b"\n") else len(data)
     for _ in range(lines):
         cut = data.rfind(b"\n", 0, cut)

@@ -23,6 +23,7 @@ from typing import Any
 
 from events import types as ev
 from events.store import Rows, Store, StoreError
+from ghost.errors import GhostError
 from projections.checkpoint import VIEWS, task_from_rows
 from projections.tasks import ENDED, QUEUED_STATUS, RESTARTING, Task
 
@@ -72,11 +73,31 @@ def supervision_fields(spec: Mapping[str, Any]) -> dict[str, Any]:
     fields = dict(spec.get("fields") or {})
     if int(spec.get("attempt", 1)) > 1:
         fields["attempt"] = int(spec["attempt"])
-        try:
-            fields["log_offset"] = os.lstat(spec["log_path"]).st_size
-        except FileNotFoundError:
-            fields["log_offset"] = 0
+        fields["log_offset"] = log_end(spec)
     return fields
+
+
+def log_end(spec: Mapping[str, Any]) -> int:
+    """Where the next attempt's output starts in the task's log: its size, or for a pumped
+    task (whose log may rotate at --log-max) the logical end over all its pieces
+    (ghost.state.logindex), so `log --attempt N` still finds it after a rotation."""
+    if spec.get("io"):
+        from ghost.state import logindex
+
+        if logindex.has_index(spec["log_path"]):
+            try:
+                pieces = logindex.open_pieces(spec["log_path"], indexed=True)
+            except (OSError, GhostError):
+                pieces = []  # unreadable now: the plain size, as before
+            if pieces:
+                try:
+                    return logindex.end(pieces)
+                finally:
+                    logindex.close(pieces)
+    try:
+        return os.lstat(spec["log_path"]).st_size
+    except FileNotFoundError:
+        return 0
 
 
 def record_start(spec: Mapping[str, Any],
