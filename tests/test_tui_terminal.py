@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 from support import run_json, text
-
-TMUX = shutil.which("tmux")
+from tui_support import TMUX, Terminal
 
 
 def test_without_textual_it_says_how_to_install_it(env):
@@ -23,43 +20,6 @@ def test_without_textual_it_says_how_to_install_it(env):
                             timeout=60)
     assert result.returncode == 1
     assert text(result) == ("", "Error: ghost ui needs Textual: pip install 'ghost-tasks[tui]'\n")
-
-
-class Terminal:
-    """One tmux server on a private socket, running one command in a 100x30 window."""
-
-    def __init__(self, socket: str, command: str, env: dict[str, str]) -> None:
-        self.base = ["tmux", "-S", socket]
-        self.env = env
-        subprocess.run([*self.base, "new-session", "-d", "-x", "100", "-y", "30", "-s", "ui",
-                        command], env=env, check=True, timeout=30)
-
-    def screen(self) -> str:
-        result = subprocess.run([*self.base, "capture-pane", "-p", "-t", "ui"], env=self.env,
-                                capture_output=True, timeout=30)
-        return result.stdout.decode(errors="replace")
-
-    def keys(self, *keys: str) -> None:
-        subprocess.run([*self.base, "send-keys", "-t", "ui", *keys], env=self.env, check=True,
-                       timeout=30)
-
-    def wait_for(self, predicate, timeout: float = 30.0, what: str = "the screen") -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            shown = self.screen()
-            if predicate(shown):
-                return shown
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}; screen:\n{shown}")
-            time.sleep(0.05)
-
-    def alive(self) -> bool:
-        return subprocess.run([*self.base, "has-session", "-t", "ui"], env=self.env,
-                              capture_output=True, timeout=30).returncode == 0
-
-    def close(self) -> None:
-        subprocess.run([*self.base, "kill-server"], env=self.env, capture_output=True,
-                       timeout=30)
 
 
 @pytest.mark.skipif(TMUX is None, reason="tmux is not installed")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import subprocess
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -14,6 +16,7 @@ import pytest
 from events.types import EXITED, KILLED, LOST, SPAWNED, STOP_REQUESTED, Event, current_version
 from ghost.process import identity
 
+TMUX = shutil.which("tmux")
 T0 = 1_780_000_000_000_000_000  # 2026-05-28 20:26:40 UTC: every fixed event counts from here
 S = 1_000_000_000
 
@@ -165,3 +168,42 @@ def fixed_store(data_dir: str) -> dict[str, str]:
 
 def fixed_clock() -> int:
     return T0 + 1500 * S
+
+
+# -- a real terminal (tmux) ---------------------------------------------------------------
+
+class Terminal:
+    """One tmux server on a private socket, running one command in a 100x30 window."""
+
+    def __init__(self, socket: str, command: str, env: dict[str, str]) -> None:
+        self.base = ["tmux", "-S", socket]
+        self.env = env
+        subprocess.run([*self.base, "new-session", "-d", "-x", "100", "-y", "30", "-s", "ui",
+                        command], env=env, check=True, timeout=30)
+
+    def screen(self) -> str:
+        result = subprocess.run([*self.base, "capture-pane", "-p", "-t", "ui"], env=self.env,
+                                capture_output=True, timeout=30)
+        return result.stdout.decode(errors="replace")
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run([*self.base, "send-keys", "-t", "ui", *keys], env=self.env, check=True,
+                       timeout=30)
+
+    def wait_for(self, predicate, timeout: float = 30.0, what: str = "the screen") -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            shown = self.screen()
+            if predicate(shown):
+                return shown
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; screen:\n{shown}")
+            time.sleep(0.05)
+
+    def alive(self) -> bool:
+        return subprocess.run([*self.base, "has-session", "-t", "ui"], env=self.env,
+                              capture_output=True, timeout=30).returncode == 0
+
+    def close(self) -> None:
+        subprocess.run([*self.base, "kill-server"], env=self.env, capture_output=True,
+                       timeout=30)

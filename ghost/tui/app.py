@@ -233,6 +233,45 @@ class GhostApp(App[None]):
                  lambda _sent: self.notify(f"Sent {len(line) + 1} bytes to {task.id[:8]}.",
                                            timeout=2), title="Send")
 
+    def action_attach(self) -> None:
+        task = self.selected()
+        if task is None or self._past():
+            return
+        from ghost.actions.attach import attach
+
+        self.act(lambda: attach(task.id, via=VIA), self._attached, title="Attach")
+
+    def _attached(self, opened: tuple[Any, bytes]) -> None:
+        """The session is open: the UI steps aside (App.suspend) while it runs."""
+        from textual.app import SuspendNotSupported
+
+        from ghost.state.tasks import describe_end
+        from ghost.tui import attach
+
+        session, recent = opened
+        short = session.task.id[:8]
+        banner = f"ghost: attached to task {short}; Ctrl-] detaches (the task keeps running)"
+        try:
+            try:
+                with self.suspend():
+                    ended = attach.run(session, recent, banner)
+            finally:
+                session.close()
+        except SuspendNotSupported:
+            self.notify("Attach needs a real terminal (this one cannot be handed over).",
+                        title="Attach", severity="error")
+            return
+        except GhostError as exc:
+            self.notify(exc.message, title="Attach", severity="error")
+            return
+        except Exception as exc:  # noqa: BLE001 - shown to the user, never a traceback
+            self.notify(f"{type(exc).__name__}: {exc}", title="Attach", severity="error")
+            return
+        if ended is not None:
+            self.notify(f"Task {short} {describe_end(ended)}.", title="Attach")
+        else:
+            self.notify(f"Detached from task {short} (it keeps running).", title="Attach")
+
     def _past(self) -> bool:
         if self.main.at is None:
             return False

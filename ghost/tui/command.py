@@ -17,8 +17,8 @@ def ui_command() -> None:
 
     \b
     Tab filters, / searches, Enter shows details, l the log, s stops, Ctrl+K kills,
-    n runs a new command, r reruns, h history, t time travel, ? every key, q quits.
-    NO_COLOR is honoured.
+    n runs a new command, r reruns, i sends a line, a attaches (--pty tasks),
+    h history, t time travel, ? every key, q quits. NO_COLOR is honoured.
     """
     try:
         import textual  # noqa: F401

@@ -158,6 +158,7 @@ KEYS = (
         ("r", "rerun the selected command (a new task)"),
         ("R", "restart the selected task (its next attempt)"),
         ("i", "send a line to its input (tasks started with --stdin or --pty)"),
+        ("a", "attach to its terminal (--pty tasks; Ctrl-] detaches)"),
         ("n", "run a new command (name, group, restart policy optional)"),
         ("c", "clean up finished tasks (asks first)"), ("h", "history (audit trail)"),
         ("t", "time travel: the list at a past time (t / Esc: back)"),

@@ -33,6 +33,7 @@ class TasksScreen(Screen[None]):
         Binding("r", "rerun", "Rerun"),
         Binding("R", "restart", "Restart", show=False),
         Binding("i", "send", "Input", show=False),
+        Binding("a", "attach", "Attach", show=False),
         Binding("l", "log", "Log"),
         Binding("c", "cleanup", "Clean"),
         Binding("h", "history", "History"),
@@ -268,6 +269,9 @@ class TasksScreen(Screen[None]):
 
     def action_send(self) -> None:
         self._app("send")
+
+    def action_attach(self) -> None:
+        self._app("attach")
 
     def action_log(self) -> None:
         self._app("log")
