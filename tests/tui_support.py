@@ -15,6 +15,7 @@ import pytest
 
 from events.types import EXITED, KILLED, LOST, SPAWNED, STOP_REQUESTED, Event, current_version
 from ghost.process import identity
+from ghost.process.pump import STDERR, STDOUT, index_path, record
 
 TMUX = shutil.which("tmux")
 T0 = 1_780_000_000_000_000_000  # 2026-05-28 20:26:40 UTC: every fixed event counts from here
@@ -101,6 +102,22 @@ def _spawned(task: str, command: list[str], cwd: str, pid: int, at: int, log_pat
         at)
 
 
+def _tagged_log(path: str, lines: list[tuple[int, bytes]], at: int) -> None:
+    """A log and its chunk index, as the pump writes them for a --timestamps task: a record
+    each time the stream changes (the log view marks the stderr lines)."""
+    index = [record(0, at, 0)]  # the piece's marker: it starts at logical offset 0
+    offset, last = 0, None
+    with open(path, "wb") as log:
+        for n, (stream, data) in enumerate(lines):
+            if stream != last:
+                index.append(record(offset, at + n * S // 10, stream))
+                last = stream
+            log.write(data)
+            offset += len(data)
+    with open(index_path(path), "wb") as idx:
+        idx.write(b"".join(index))
+
+
 def fixed_store(data_dir: str) -> dict[str, str]:
     """A store holding the same six tasks every time (ids, times, pids, commands fixed).
 
@@ -127,11 +144,11 @@ def fixed_store(data_dir: str) -> dict[str, str]:
     # details screen shows the same text whatever the test's temporary directory.
     log_of = {name: f"/home/demo/.local/share/ghost/logs/{tid}.log" for name, tid in ids.items()}
     log_of["web"] = os.path.join(logs, f"{ids['web']}.log")
-    with open(log_of["web"], "wb") as f:
-        for i in range(1, 41):
-            f.write(f"GET /api/items/{i} 200 {i * 3} ms\n".encode())
-        f.write(b"\x1b[32mready\x1b[0m on http://localhost:5173 \x1b]0;pwned\x07\n")
-        f.write(b"\x1b[31merror\x1b[0m: \x1b[2Jcache miss for /favicon.ico\n")
+    lines = [(STDOUT, f"GET /api/items/{i} 200 {i * 3} ms\n".encode()) for i in range(1, 41)]
+    lines.insert(38, (STDERR, b"npm WARN config production Use `--omit=dev` instead.\n"))
+    lines.append((STDOUT, b"\x1b[32mready\x1b[0m on http://localhost:5173 \x1b]0;pwned\x07\n"))
+    lines.append((STDERR, b"\x1b[31merror\x1b[0m: \x1b[2Jcache miss for /favicon.ico\n"))
+    _tagged_log(log_of["web"], lines, T0 + 1200 * S)
     boot = identity.boot_id()
     init_ticks = identity.start_ticks(1)
     events = [
