@@ -226,3 +226,50 @@ def test_send_a_line_to_a_task_input(data_dir, env):
     assert ghost("log", reader, env=env).stdout.decode() == "got hi there\n"
     sent = [e for e in events_of(reader, env) if e["type"] == "input_sent"]
     assert [(e["bytes"], e["actor"]["via"]) for e in sent] == [(9, "tui")]
+
+
+def test_table_mouse_keys_and_horizontal_scroll(data_dir, env):
+    first = run_json("sh", "-c", "exit 0", env=env)["id"]
+    wait_ended(first, env)
+    long = run_json("sh", "-c", "echo " + "x" * 70 + "; exit 2", env=env)["id"]
+    wait_ended(long, env)
+
+    async def body() -> None:
+        app = GhostApp(resources=False)
+        async with app.run_test(size=(60, 20)) as pilot:
+            await loaded(app, pilot)
+            table = app.main.table
+            assert row_ids(app) == [long, first] and table.cursor_row == 0
+            # A click on a header sorts by that column; on it again, the other way.
+            x = sum(w + 2 for w in table.widths[:table.column_keys.index("status")]) + 1
+            await pilot.click("#tasks", offset=(x, 0))
+            await until(pilot, lambda: app.main.sort_key == "status" and app.main.reverse)
+            await pilot.click("#tasks", offset=(x, 0))
+            await until(pilot, lambda: not app.main.reverse, message="the order reversed")
+            order = row_ids(app)
+            # A click on a row moves the cursor there; a click on the cursor's row, details.
+            other = 1 - table.cursor_row  # (the cursor stayed on its task)
+            await pilot.click("#tasks", offset=(2, other + 1))
+            await until(pilot, lambda: table.cursor_row == other)
+            assert app.main.selected().id == order[other]
+            await pilot.click("#tasks", offset=(2, other + 1))
+            await until(pilot, lambda: app.screen is not app.main, message="the details")
+            await pilot.press("escape")
+            await pilot.press("up")
+            assert table.cursor_row == 0
+            await pilot.press("down", "down")  # (stops at the last row)
+            assert table.cursor_row == 1
+            await pilot.press("home")
+            assert table.cursor_row == 0
+            # The table is wider than 60 columns: Right / Left scroll it sideways.
+            assert table.virtual_size.width > 60
+            await pilot.press("right")
+            await until(pilot, lambda: table.scroll_x > 0, message="a scroll right")
+            await pilot.press("left")
+            await until(pilot, lambda: table.scroll_x == 0, message="a scroll back")
+            await pilot.press("enter")
+            await until(pilot, lambda: app.screen is not app.main, message="details by Enter")
+            await pilot.press("escape", "q")
+        assert app.return_code == 0
+
+    run(body())
