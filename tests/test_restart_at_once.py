@@ -5,6 +5,7 @@ attempt the policy does not start never runs and leaves no process behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 
@@ -86,3 +87,26 @@ def test_a_held_attempt_the_policy_does_not_start_never_runs(data_dir, env):
     wait_for(lambda: status_json(done["id"], env)["status"] == "exited", 20)
     wait_for(lambda: not tagged(tag), 20, message="the held next attempt to be reaped")
     assert attempts_of(task_events(data_dir, done["id"])) == [1]
+
+
+def test_stop_g_wins_over_a_group_of_crash_loops(data_dir, env):
+    tag = f"GHOST_TEST_TAG={uuid.uuid4().hex}"
+    tagged_env = {**env, tag.split("=")[0]: tag.split("=")[1]}
+    loop = "sleep 0.05; exit 1"
+    result = ghost("run", "-g", "loops", "--restart", "always", "--restart-delay", "0",
+                   *([f"sh -c '{loop}'"] * 5), env=tagged_env)
+    assert result.returncode == 0, text(result)
+    listed = lambda: json.loads(ghost("list", "--json", "-g", "loops", env=env).stdout)  # noqa: E731
+    wait_for(lambda: all(t["attempt"] >= 2 for t in listed()), 30, message="restarts")
+    stopped = ghost("stop", "-g", "loops", env=env)
+    assert stopped.returncode in (0, 1), text(stopped)
+    wait_for(lambda: all(t["status"] in ("exited", "killed") for t in listed()), 20,
+             message="every loop to end")
+    wait_for(lambda: not tagged(tag), 20, message="every process of the group to be gone")
+    for task in listed():
+        events = task_events(data_dir, task["id"])
+        stop_at = next(i for i, e in enumerate(events) if e.type == "stop_requested")
+        assert not [e for e in events[stop_at:] if e.type == "spawned"], task["id"]
+        started = attempts_of(events)
+        ends = [int(e.data.get("attempt", 1)) for e in events if e.type in ("exited", "killed")]
+        assert started == list(range(1, len(started) + 1)) and sorted(ends) == started

@@ -67,7 +67,8 @@ def _stop_events(task: Task, sig: str, timeout: float, force: bool, escalated: b
 
 
 def request_stops(store: Store, tasks: Sequence[Task], sig: int, timeout: float, force: bool,
-                  via: str, escalated: bool = False) -> set[str]:
+                  via: str, escalated: bool = False,
+                  seen: dict[str, Task] | None = None) -> set[str]:
     """Record stop requests for the live tasks among `tasks` in one transaction; the ids
     recorded (each checked against the view inside the transaction)."""
     who = actor(via)
@@ -77,10 +78,12 @@ def request_stops(store: Store, tasks: Sequence[Task], sig: int, timeout: float,
         out: list[ev.Event] = []
         for task in tasks:
             now = task_from_rows(views["tasks"], task.id)
-            if now is None or not stoppable(now) or now.attempt != task.attempt:
+            if now is None or not stoppable(now):
                 continue
             if escalated and now.stop.get("signal") == "SIGKILL":
                 continue
+            if seen is not None:  # maybe a later attempt than the caller saw: stop that one
+                seen[task.id] = now
             out.extend(_stop_events(now, name, timeout, force, escalated, who))
         return out
 
@@ -159,8 +162,11 @@ def stop_group(group: str, force: bool = False, timeout: float = 10.0, *,
     assert store is not None
     chosen = [t for t in in_group(group, load(store)) if stoppable(t)]
     sig = signal.SIGKILL if force else signal.SIGTERM
-    requested = request_stops(store, chosen, sig, timeout, force, via)
-    running = [t for t in chosen if t.running and t.id in requested]
+    seen: dict[str, Task] = {}
+    requested = request_stops(store, chosen, sig, timeout, force, via, seen=seen)
+    # As recorded with the request: a policy may have started the next attempt meanwhile (in
+    # the same transaction as the last one's end), and that is the one to stop.
+    running = [seen[t.id] for t in chosen if t.id in requested and seen[t.id].running]
     endfold.mark(store.path, running)  # their waiters leave the ends to us (one transaction)
     _signal(running, sig)
     _wait_pids([(t.pid, t.start_ticks) for t in running], KILL_WAIT if force else timeout)
