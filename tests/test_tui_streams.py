@@ -9,16 +9,22 @@ pytest.importorskip("textual")
 
 from support import run_json  # noqa: E402
 from tui_support import (  # noqa: E402
+    T0,
+    S,
     loaded,
     rendered_lines,
     run,
     select,
+    tagged_log,
     ui_store,  # noqa: F401 - the fixture closes the store after each test
     until,
 )
 
+from ghost.actions.logread import Options  # noqa: E402
+from ghost.process.pump import STDERR, STDOUT, index_path, record  # noqa: E402
 from ghost.tui.app import GhostApp  # noqa: E402
 from ghost.tui.logscreen import ERR_MARK, LogScreen  # noqa: E402
+from ghost.tui.streams import UNTAGGED, Tagger  # noqa: E402
 
 PLAIN = " " * len(ERR_MARK)
 
@@ -73,3 +79,25 @@ def test_stderr_lines_are_marked_when_the_output_has_stream_tags(data_dir, env, 
             await pilot.press("escape", "q")
 
     run(body())
+
+
+def test_tagger_splits_by_stream_and_keeps_bytes_no_record_covers(tmp_path):
+    path = str(tmp_path / "task.log")
+    tagged_log(path, [(STDOUT, b"one\n"), (STDERR, b"two\n"), (STDOUT, b"three\n")], T0)
+    tagger = Tagger(path, Options())
+    try:
+        # In pieces, as a follower reads them: a chunk may cross a change of stream.
+        assert tagger.split(b"one\ntw", 0) == [(STDOUT, b"one\n"), (STDERR, b"tw")]
+        assert tagger.split(b"o\nthree\n", 6) == [(STDERR, b"o\n"), (STDOUT, b"three\n")]
+    finally:
+        tagger.close()
+    # An index whose first record comes after the start: those bytes are kept, untagged.
+    with open(path, "wb") as log:
+        log.write(b"early\nlate\n")
+    with open(index_path(path), "wb") as idx:
+        idx.write(record(0, T0, 0) + record(6, T0 + S, STDERR))
+    tagger = Tagger(path, Options())
+    try:
+        assert tagger.split(b"early\nlate\n", 0) == [(UNTAGGED, b"early\n"), (STDERR, b"late\n")]
+    finally:
+        tagger.close()

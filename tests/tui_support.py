@@ -102,7 +102,7 @@ def _spawned(task: str, command: list[str], cwd: str, pid: int, at: int, log_pat
         at)
 
 
-def _tagged_log(path: str, lines: list[tuple[int, bytes]], at: int) -> None:
+def tagged_log(path: str, lines: list[tuple[int, bytes]], at: int) -> None:
     """A log and its chunk index, as the pump writes them for a --timestamps task: a record
     each time the stream changes (the log view marks the stderr lines)."""
     index = [record(0, at, 0)]  # the piece's marker: it starts at logical offset 0
@@ -148,7 +148,7 @@ def fixed_store(data_dir: str) -> dict[str, str]:
     lines.insert(38, (STDERR, b"npm WARN config production Use `--omit=dev` instead.\n"))
     lines.append((STDOUT, b"\x1b[32mready\x1b[0m on http://localhost:5173 \x1b]0;pwned\x07\n"))
     lines.append((STDERR, b"\x1b[31merror\x1b[0m: \x1b[2Jcache miss for /favicon.ico\n"))
-    _tagged_log(log_of["web"], lines, T0 + 1200 * S)
+    tagged_log(log_of["web"], lines, T0 + 1200 * S)
     boot = identity.boot_id()
     init_ticks = identity.start_ticks(1)
     events = [
