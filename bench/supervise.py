@@ -18,6 +18,7 @@ scratch directory; every process started is shut down by its tool, leftovers kil
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -209,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     group_n = args.group or (10 if args.quick else 100)
     rounds = args.rounds or (2 if args.quick else 7)
     become_subreaper()
+    load_before = os.getloadavg()[0]
     root = Path(tempfile.mkdtemp(prefix="ghost-supervise-"))
     tools: list[Tool] = [Ghost(root, ghost_exe())]
     for cls in (Pm2, Supervisor):
@@ -234,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(root, ignore_errors=True)
     print()
     print(render(result))
+    # Every figure is inflated on a busy machine: say how busy it was (2 CPUs here).
+    print(f"\nload average (1 min) before {load_before:.1f}, after {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} CPUs")
     return 0
 
 
