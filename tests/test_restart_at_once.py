@@ -110,3 +110,26 @@ def test_stop_g_wins_over_a_group_of_crash_loops(data_dir, env):
         started = attempts_of(events)
         ends = [int(e.data.get("attempt", 1)) for e in events if e.type in ("exited", "killed")]
         assert started == list(range(1, len(started) + 1)) and sorted(ends) == started
+
+
+def test_stop_of_a_fast_crash_loop_always_wins(data_dir, env):
+    """`stop` may find the next attempt already started (end, decision and start are one
+    transaction): it stops the attempt its request was recorded for."""
+    tag = f"GHOST_TEST_TAG={uuid.uuid4().hex}"
+    tagged_env = {**env, tag.split("=")[0]: tag.split("=")[1]}
+    for _ in range(3):
+        task = run_json("--restart", "always", "--restart-delay", "0", "sh", "-c",
+                        "sleep 0.03; exit 1", env=tagged_env)
+        wait_for(lambda t=task: status_json(t["id"], env)["attempt"] >= 3, 30,
+                 message="restarts")
+        stopped = ghost("stop", task["id"], env=env)
+        assert stopped.returncode in (0, 1), text(stopped)
+        wait_for(lambda t=task: status_json(t["id"], env)["status"] in ("exited", "killed"),
+                 20, message="the loop to end")
+        events = task_events(data_dir, task["id"])
+        stop_at = next(i for i, e in enumerate(events) if e.type == "stop_requested")
+        assert not [e for e in events[stop_at:] if e.type == "spawned"]
+        started = attempts_of(events)
+        ends = [int(e.data.get("attempt", 1)) for e in events if e.type in ("exited", "killed")]
+        assert started == list(range(1, len(started) + 1)) and sorted(ends) == started
+    wait_for(lambda: not tagged(tag), 20, message="every process to be gone")

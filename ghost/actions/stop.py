@@ -69,21 +69,27 @@ def _group_gone(task: Task, leader: int | None, deadline: float) -> bool:
 
 
 def _request(store: Store, task: Task, sig: int, timeout: float, force: bool,
-             escalated: bool, via: str) -> bool:
-    """Record a stop request; an escalation is recorded (and sent) by one stopper only."""
+             escalated: bool, via: str) -> Task | None:
+    """Record a stop request; an escalation is recorded (and sent) by one stopper only. The
+    task as it was when the request was recorded (None when it was not): under a restart
+    policy that may be a later attempt than the caller saw."""
     event = ev.make(ev.STOP_REQUESTED, task.id, signal=identity.signal_name(sig), timeout=timeout,
                     force=force, escalated=escalated, actor=actor(via))
+    seen: list[Task] = []
 
     def decide(views: Mapping[str, Rows]) -> Sequence[ev.Event]:
+        seen.clear()
         now = task_from_rows(views["tasks"], task.id)
         if now is None or not now.running:
             return ()
         if escalated and now.stop.get("signal") == "SIGKILL":
             return ()
+        seen.append(now)
         return (event,)
 
     with store_errors():
-        return bool(store.transact(decide))
+        done = store.transact(decide)
+    return seen[0] if done and seen else None
 
 
 def _current(store: Store, task: Task) -> Task:
@@ -152,6 +158,11 @@ def stop(ident: str, force: bool = False, timeout: float = 10.0, *, via: str) ->
             _stop_group(task, force, timeout)
             return task
         raise GhostError(f"task {task.id} is not running ({describe_end(task)})")
+    now = _request(store, task, signal.SIGKILL if force else signal.SIGTERM, timeout, force,
+                   False, via)
+    if now is not None:  # the attempt the request was recorded for (a policy may have
+        task = now  # started the next one, in the same transaction as the last one's end)
+        endfold.mark(store.path, [task])  # its waiter leaves the end to us (no store import)
     leader = identity.pidfd(task.pid, task.start_ticks)
     try:
         gone = _end_group(store, task, leader, force, timeout, via)
@@ -179,15 +190,15 @@ def stop(ident: str, force: bool = False, timeout: float = 10.0, *, via: str) ->
 
 def _end_group(store: Store, task: Task, leader: int | None, force: bool, timeout: float,
                via: str) -> bool:
-    """Signal the group, escalating only if it outlives `timeout`; True once it is gone."""
+    """Signal the group (its stop already requested), escalating only if it outlives
+    `timeout`; True once it is gone."""
     sig = signal.SIGKILL if force else signal.SIGTERM
-    if _request(store, task, sig, timeout, force, False, via):
-        endfold.mark(store.path, [task])  # its waiter leaves the end to us (no store import)
     identity.signal_task(task.pid, task.pgid, task.start_ticks, sig)
     grace = KILL_WAIT if force else timeout
     if _group_gone(task, leader, time.monotonic() + grace):
         return True
-    if not force and _request(store, task, signal.SIGKILL, timeout, force, True, via):
+    if not force and _request(store, task, signal.SIGKILL, timeout, force, True,
+                              via) is not None:
         identity.signal_task(task.pid, task.pgid, task.start_ticks, signal.SIGKILL)
     return _group_gone(task, leader, time.monotonic() + KILL_WAIT)
 
