@@ -101,3 +101,23 @@ def test_tagger_splits_by_stream_and_keeps_bytes_no_record_covers(tmp_path):
         assert tagger.split(b"early\nlate\n", 0) == [(UNTAGGED, b"early\n"), (STDERR, b"late\n")]
     finally:
         tagger.close()
+
+
+def test_stderr_marks_without_colour_under_no_color(data_dir, env, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    task = run_json("--timestamps", "sh", "-c", "echo oops >&2; sleep 300", env=env)["id"]
+
+    async def body() -> None:
+        app = GhostApp()
+        async with app.run_test(size=(100, 30)) as pilot:
+            await loaded(app, pilot)
+            select(app, task)
+            await pilot.press("l")
+            log = app.screen.log_widget
+            await until(pilot, lambda: rendered_lines(log) == [ERR_MARK + "oops"],
+                        message="the marked line")
+            styles = [seg.style for line in log.lines for seg in line if seg.style]
+            assert not any(s.color or s.bgcolor for s in styles)  # the mark alone tells
+            await pilot.press("escape", "q")
+
+    run(body())
