@@ -83,8 +83,8 @@ def record_lost(store: Store, task: Task, reason: str, via: str = "reconcile") -
 
     with store_errors():
         done = store.transact(decide)
-    if kept is not None:
-        endfold.forget(store.path, task.id, task.attempt)  # recorded, by us or before us
+    if kept is not None or done:  # recorded, by us or before us: its end file and stop
+        endfold.forget(store.path, task.id, task.attempt)  # marker are no longer needed
     if done:
         return apply(task, done[0]) or task
     return seen[0] or task
