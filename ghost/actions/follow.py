@@ -154,17 +154,20 @@ def _follow(store: Store, ends: TaskEnds, logs: list[_Log], whole: bool,
     active = list(logs)
     watched = [wake_path(store.path), *(log.path for log in logs)]
     wake = wakeups(watched)
+    rotated = False
     try:
         while True:
             # Learn of ends before reading: output read afterwards is complete for them.
             ended = {tid for tid, task in ends.tasks.items() if not task.running}
             more = False
+            files = {log.task_id: log.fd for log in active}  # a rotation swaps the fd
             for log in active:
                 for data in _read_round(log):
                     chunk = _whole_lines(log, data) if whole else data
                     if chunk:
                         yield Output(log.task_id, chunk, -1 if whole else log.offset - len(data))
                 more = more or _has_more(log)
+            rotated = rotated or any(files.get(log.task_id) != log.fd for log in active)
             for log in [lg for lg in active if lg.task_id in ended]:
                 if _has_more(log):
                     continue  # more than one round left: finish it first
@@ -178,6 +181,12 @@ def _follow(store: Store, ends: TaskEnds, logs: list[_Log], whole: bool,
             if more:
                 ends.catch_up()
                 continue
+            if rotated:
+                # A --log-max rotation: inotify still watches the renamed file, so watch the
+                # new one, else only the 1 s safety net would wake us for its writes.
+                wake.close()
+                wake = wakeups([wake_path(store.path), *(log.path for log in active)])
+                rotated = False
             changed = next(wake)
             if stop is not None and stop():
                 return
