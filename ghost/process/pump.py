@@ -28,7 +28,8 @@ STDOUT, STDERR, PTY = 1, 2, 3  # stream tags in the index; 0 marks the start of 
 STREAM_NAMES = {STDOUT: "stdout", STDERR: "stderr", PTY: "pty"}
 TAG_SHIFT = 56  # index word 0 = logical offset | stream << 56
 COALESCE_NS = 1_000_000  # same-stream chunks within 1 ms share one index record (ms timestamps)
-DRAIN_AFTER_EXIT = 0.5  # after the task ended, output still in flight is copied for this long
+DRAIN_IDLE = 0.5  # after the task ended: stop copying once its output was quiet this long
+DRAIN_MAX = 5.0  # ... or after this long in all (a background child that writes forever)
 FULL_ENV = "GHOST_TEST_LOG_FULL_AFTER"  # test seam: the log "disk" fills after N bytes
 
 
@@ -293,19 +294,23 @@ class Pump:
             return (status, rusage) if pid else None
 
     def _drain_after_exit(self) -> None:
-        """Output the task wrote just before it ended is still in the pipe/PTY: copy it, but do
-        not wait for a background child that inherited the task's output and keeps it open."""
+        """Output the task wrote just before it ended is still in the pipe/PTY: copy it until
+        EOF. A background child that inherited the task's output may keep it open: copying
+        goes on while it writes, and stops after DRAIN_IDLE without a byte or DRAIN_MAX in
+        all (so a child that writes forever cannot keep the task from being recorded ended)."""
         from time import monotonic
 
-        deadline = monotonic() + DRAIN_AFTER_EXIT
-        while self.outputs and monotonic() < deadline:
-            left = int((deadline - monotonic()) * 1000)
-            ready = _poll(self.poller, max(0, left))
+        give_up = monotonic() + DRAIN_MAX
+        while self.outputs:
+            left = min(DRAIN_IDLE, give_up - monotonic())
+            if left <= 0:
+                break
+            ready = _poll(self.poller, int(left * 1000))
+            if not ready:
+                break  # idle for DRAIN_IDLE (or out of time)
             for fd, _ in ready:
                 if fd in self.outputs:
                     self._copy(fd)
-            if not ready:
-                break
         for fd in list(self.outputs):
             os.close(fd)
         self.outputs.clear()
