@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 
 import pytest
 from support import kill_everything_started
+
+# A suite started in the background of a script (`cmd &`, nohup, some CI runners) inherits
+# SIGINT and SIGHUP as *ignored*, and an ignored signal stays ignored across exec: every
+# `ghost` and shell the tests start would then shrug off the Ctrl+C and hang-up the tests
+# send on purpose. Handled (not ignored) here, exec resets them to default in each child.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 @pytest.fixture

@@ -12,12 +12,13 @@ from tests.pump_support import start
 
 PY = sys.executable
 # The task exits at once; its child writes for ~1.5 s (three times DRAIN_IDLE), never idle long.
+# "early" is written before the fork, so the order in the log is fixed.
 LATE = ("import os, sys, time\n"
+        "print('early', flush=True)\n"
         "if os.fork() == 0:\n"
         "    for i in range(15):\n"
         "        print('late', i, flush=True); time.sleep(0.1)\n"
-        "    os._exit(0)\n"
-        "print(os.getpid() and 'early', flush=True)\n")
+        "    os._exit(0)\n")
 FOREVER = ("import os, time\n"
            "pid = os.fork()\n"
            "if pid == 0:\n"
