@@ -125,3 +125,19 @@ def test_end_files_never_go_through_symlinks(data_dir, env, tmp_path):
     other = run_json("sh", "-c", "exit 4", env=env)
     assert wait_ended(other["id"], env)["exit_code"] == 4
     assert sorted(os.listdir(outside)) == ["victim"]
+
+
+def test_cleanup_deletes_the_end_files_a_cleaned_task_left_behind(data_dir, env):
+    done = run_json("sh", "-c", "exit 0", env=env)["id"]
+    alive = run_json("sleep", "300", env=env)["id"]
+    wait_ended(done, env)
+    os.makedirs(os.path.join(data_dir, "ends"), mode=0o700, exist_ok=True)
+    # What a waiter killed after its end was recorded (before it deleted its files) leaves.
+    left = [f"{done}.1", f"{done}.1.stop", f"{done}.2", f"{alive}.1", f"{done}.notes"]
+    for entry in left:
+        with open(os.path.join(data_dir, "ends", entry), "w") as f:
+            f.write("x")
+    assert ghost("cleanup", "--all", env=env).returncode == 0
+    # The cleaned task's end files go; another task's, and what is no end file, stay.
+    assert ends(data_dir) == sorted([f"{alive}.1", f"{done}.notes"])
+    ghost("stop", "--force", alive, env=env)

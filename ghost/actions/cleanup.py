@@ -12,6 +12,7 @@ from events.store import Rows
 from ghost import datadir
 from ghost.actor import actor
 from ghost.errors import USAGE, GhostError
+from ghost.process import endfile
 from ghost.state import specs
 from ghost.state.store import open_store, store_errors
 from ghost.state.tasks import load
@@ -69,6 +70,7 @@ def cleanup(days: float = 30, everything: bool = False, status: str = "all",
     for one in chosen:
         if one.id in cleaned:
             specs.delete(base, one.id)  # the launch spec (env values) goes with the task
+            endfile.discard_task(store.path, one.id)  # ends a killed waiter left behind
         if one.id in cleaned and _is_our_log(one, logs):
             from ghost.state.logindex import other_pieces  # index, rotated pieces (--log-max)
 
