@@ -26,8 +26,10 @@ def data_dir() -> str:
     xdg = os.environ.get("XDG_DATA_HOME", "")
     if os.path.isabs(xdg):  # a relative XDG path is invalid per the spec and ignored
         return os.path.join(xdg, "ghost")
-    home = os.path.expanduser("~")
-    if not os.path.isabs(home):  # HOME unset or empty and no passwd entry: never use the cwd
+    # An empty $HOME is not "no home": os.path.expanduser would turn it into "/" (a data dir
+    # in /.local as root). Only an unset $HOME falls back to the passwd entry.
+    home = os.environ["HOME"] if "HOME" in os.environ else os.path.expanduser("~")
+    if not os.path.isabs(home):  # empty, relative, or no passwd entry: never use the cwd
         raise GhostError("cannot find your home directory ($HOME is not an absolute path); "
                          "set GHOST_DATA_DIR", 1)
     return os.path.join(home, ".local", "share", "ghost")
