@@ -56,7 +56,12 @@ class GhostMachine(RuleBasedStateMachine):
         os.environ["GHOST_DATA_DIR"] = self.data_dir
         os.environ.pop("GHOST_TEST_BOOT_ID", None)
         self.started: list[str] = []
-        self.sleepers = 0  # `sleep` tasks started and not yet ended by a rule: enables the rest
+        # `sleep` tasks started and not yet ended by a rule, in start order, and those whose
+        # monitor a rule killed. What a rule draws from comes from this model, never from the
+        # live system: whether an `exit 3` task has ended yet is timing, and a draw that
+        # depends on it makes hypothesis's replay fail (FlakyStrategyDefinition) under load.
+        self.sleeping: list[str] = []
+        self.monitor_killed: set[str] = set()
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -70,12 +75,19 @@ class GhostMachine(RuleBasedStateMachine):
     def running(self) -> list[Task]:
         return sorted((t for t in self.view(True).values() if t.running), key=lambda t: t.id)
 
+    @property
+    def sleepers(self) -> int:
+        return len(self.sleeping)
+
+    def sleeper(self, task_id: str) -> Task:
+        return self.view(True)[task_id]
+
     # -- operations ----------------------------------------------------------------------
 
     @precondition(lambda self: len(self.started) < 12)
     @rule(kind=st.sampled_from(["sleep", "exit", "fail"]))
     def start(self, kind: str) -> None:
-        if kind == "sleep" and len(self.running()) >= MAX_RUNNING:
+        if kind == "sleep" and self.sleepers >= MAX_RUNNING:
             kind = "exit"
         command = {"sleep": ["sleep", "60"], "exit": ["sh", "-c", "exit 3"],
                    "fail": ["/nonexistent/program"]}[kind]
@@ -88,15 +100,13 @@ class GhostMachine(RuleBasedStateMachine):
             _close_cached_stores()
         assert kind != "fail"
         self.started.append(started.id)
-        self.sleepers += kind == "sleep"
+        if kind == "sleep":
+            self.sleeping.append(started.id)
 
     @precondition(lambda self: self.sleepers)
     @rule(data=st.data(), force=st.booleans())
     def stop(self, data: st.DataObject, force: bool) -> None:
-        running = self.running()
-        if not running:
-            return
-        task = data.draw(st.sampled_from(running))
+        task = self.sleeper(data.draw(st.sampled_from(self.sleeping)))
         try:
             ended = control.stop(task.id, force=force, timeout=5.0, via="cli")
         except Exception as exc:  # noqa: BLE001 - a task may end on its own meanwhile
@@ -105,15 +115,17 @@ class GhostMachine(RuleBasedStateMachine):
         finally:
             _close_cached_stores()
         assert not ended.running
-        self.sleepers -= 1
+        self.sleeping.remove(task.id)
 
     @precondition(lambda self: self.sleepers)
     @rule(data=st.data())
     def kill_monitor(self, data: st.DataObject) -> None:
-        alive = [t for t in self.running() if proc.is_alive(t.monitor_pid, t.monitor_start_ticks)]
+        alive = [t for t in self.sleeping if t not in self.monitor_killed]
         if not alive:
             return
-        task = data.draw(st.sampled_from(alive))
+        task = self.sleeper(data.draw(st.sampled_from(alive)))
+        assert proc.is_alive(task.monitor_pid, task.monitor_start_ticks)
+        self.monitor_killed.add(task.id)
         os.kill(task.monitor_pid, signal.SIGKILL)
         wait_for(lambda: _dead(task.monitor_pid, task.monitor_start_ticks),
                  message="the monitor to die")
@@ -121,13 +133,10 @@ class GhostMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.sleepers)
     @rule(data=st.data())
     def kill_task_process(self, data: st.DataObject) -> None:
-        running = self.running()
-        if not running:
-            return
-        task = data.draw(st.sampled_from(running))
+        task = self.sleeper(data.draw(st.sampled_from(self.sleeping)))
         proc.signal_task(task.pid, task.pgid, task.start_ticks, signal.SIGKILL)
         wait_for(lambda: _dead(task.pid, task.start_ticks), message="the task to die")
-        self.sleepers -= 1
+        self.sleeping.remove(task.id)
 
     @precondition(lambda self: self.sleepers >= 2)
     @rule()
@@ -140,7 +149,7 @@ class GhostMachine(RuleBasedStateMachine):
                     os.kill(pid, signal.SIGKILL)
                     wait_for(lambda p=pid, t=ticks: _dead(p, t), message="a process to die")
         os.environ["GHOST_TEST_BOOT_ID"] = str(uuid.uuid4())
-        self.sleepers = 0
+        self.sleeping.clear()
 
     @precondition(lambda self: len(self.started) > self.sleepers)
     @rule()
