@@ -70,7 +70,6 @@ def cleanup(days: float = 30, everything: bool = False, status: str = "all",
     for one in chosen:
         if one.id in cleaned:
             specs.delete(base, one.id)  # the launch spec (env values) goes with the task
-            endfile.discard_task(store.path, one.id)  # ends a killed waiter left behind
         if one.id in cleaned and _is_our_log(one, logs):
             from ghost.state.logindex import other_pieces  # index, rotated pieces (--log-max)
 
@@ -81,6 +80,7 @@ def cleanup(days: float = 30, everything: bool = False, status: str = "all",
                     pass
         if one.id in cleaned:  # a monitor killed before it removed its inbox socket
             _remove_stale_inbox(base, one.id)
+    endfile.discard_tasks(store.path, cleaned)  # ends a killed waiter left behind
     return Cleanup([t for t in chosen if t.id in cleaned], dry_run)
 
 

@@ -152,18 +152,17 @@ def discard(store: str, task: str, attempt: int) -> None:
         os.close(dfd)
 
 
-def discard_task(store: str, task: str) -> None:
-    """Delete every end file and stop marker left for `task` (its cleanup: a waiter killed
-    between its end being recorded and `discard` leaves them behind)."""
-    prefix = name(task, 0)
-    dfd = open_dir(store, create=False) if prefix else None
-    if prefix is None or dfd is None:
+def discard_tasks(store: str, tasks: set[str]) -> None:
+    """Delete every end file and stop marker left for `tasks` (their cleanup: a waiter killed
+    between its end being recorded and `discard` leaves them behind). One pass over the
+    directory, however many tasks."""
+    dfd = open_dir(store, create=False) if tasks else None
+    if dfd is None:
         return
-    stem = f"{task}."
     try:
         for entry in os.listdir(dfd):
-            attempt = entry[len(stem):].removesuffix(STOP)
-            if entry.startswith(stem) and attempt.isdigit():
+            task, _, attempt = entry.removesuffix(STOP).rpartition(".")
+            if task in tasks and attempt.isdigit():
                 _unlink(dfd, entry)
     finally:
         os.close(dfd)
