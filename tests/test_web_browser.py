@@ -8,6 +8,7 @@ With GHOST_WEB_SCREENSHOTS=DIR set, the test also saves the screenshots shown in
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -101,6 +102,38 @@ def test_the_run_form_starts_a_task_and_shows_its_output(server, browser):
     page.click("#run-form button[type=submit]")
     page.locator("#run-error").get_by_text("command not found").wait_for(timeout=10000)
     assert errors == []
+
+
+def test_a_fetch_in_flight_does_not_bring_back_a_cleaned_task(server, browser, env):
+    """The page refetches a task when an event names it; an answer that left the server before
+    the task was cleaned up but arrives after must not put its row back (CI saw that row)."""
+    task = run_task("sh", "-c", "sleep 30", env=env)
+    page, errors = signed_in(browser, server, viewport={"width": 1000, "height": 700})
+    row = page.locator(f"#tasks tbody tr[data-id='{task}']")
+    row.wait_for(timeout=15000)
+    held: list = []
+
+    def hold(route) -> None:
+        # Fetch the answer now, deliver it later: a response overtaken by the cleanup.
+        held.append((route, route.fetch()))
+
+    page.route(f"**/api/tasks/{task}", hold)
+    ghost("kill", task, env=env)
+    deadline = time.monotonic() + 15
+    while not held:
+        assert time.monotonic() < deadline, "the page never refetched the killed task"
+        page.wait_for_timeout(20)
+    assert ghost("cleanup", "--all", env=env).returncode == 0
+    row.wait_for(state="detached", timeout=15000)  # the cleaned event removed it
+    for route, response in held:
+        route.fulfill(response=response)
+    page.unroute(f"**/api/tasks/{task}")
+    # A task started afterwards shows up; by then the stale answer was long handled.
+    later = run_task("sh", "-c", "sleep 30", env=env)
+    page.locator(f"#tasks tbody tr[data-id='{later}']").wait_for(timeout=15000)
+    assert row.count() == 0
+    assert errors == []
+    ghost("kill", later, env=env)
 
 
 def test_the_dashboard_is_readable_at_phone_width(server, browser, env):

@@ -5,7 +5,9 @@
 
 const $ = (sel) => document.querySelector(sel);
 const state = { tasks: new Map(), seq: 0, events: null, current: null, term: null,
-                fit: null, output: null, pending: new Set(), timer: null };
+                fit: null, output: null, pending: new Set(), timer: null,
+                // Ids cleaned up: a fetch that was already in flight must not bring one back.
+                gone: new Set() };
 
 // -- talking to the server ----------------------------------------------------------------
 
@@ -133,6 +135,7 @@ function followEvents() {
     state.seq = record.seq;
     if (!record.task) return;
     if (record.type === "cleaned") {
+      state.gone.add(record.task);
       state.tasks.delete(record.task);
       renderList();
       if (state.current === record.task) toast("This task was cleaned up.");
@@ -150,6 +153,7 @@ async function refreshPending() {
   await Promise.all(ids.map(async (id) => {
     try {
       const t = await api(`/api/tasks/${id}`);
+      if (state.gone.has(id)) return;
       state.tasks.set(id, t);
       if (state.current === id) showDetails(t);
     } catch (err) {
@@ -308,6 +312,7 @@ async function act(action) {
   try {
     if (action === "cleanup") {
       await api(`/api/tasks/${id}`, { method: "DELETE" });
+      state.gone.add(id);
       state.tasks.delete(id);
       location.hash = "#/";
       toast("Cleaned up.");
