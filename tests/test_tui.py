@@ -242,17 +242,17 @@ def test_table_mouse_keys_and_horizontal_scroll(data_dir, env):
             assert row_ids(app) == [long, first] and table.cursor_row == 0
             # A click on a header sorts by that column; on it again, the other way.
             x = sum(w + 2 for w in table.widths[:table.column_keys.index("status")]) + 1
-            await pilot.click("#tasks", offset=(x, 0))
+            assert await pilot.click("#tasks", offset=(x, 0))
             await until(pilot, lambda: app.main.sort_key == "status" and app.main.reverse)
-            await pilot.click("#tasks", offset=(x, 0))
+            assert await pilot.click("#tasks", offset=(x, 0))
             await until(pilot, lambda: not app.main.reverse, message="the order reversed")
             order = row_ids(app)
             # A click on a row moves the cursor there; a click on the cursor's row, details.
             other = 1 - table.cursor_row  # (the cursor stayed on its task)
-            await pilot.click("#tasks", offset=(2, other + 1))
+            assert await pilot.click("#tasks", offset=(2, other + 1))
             await until(pilot, lambda: table.cursor_row == other)
             assert app.main.selected().id == order[other]
-            await pilot.click("#tasks", offset=(2, other + 1))
+            assert await pilot.click("#tasks", offset=(2, other + 1))
             await until(pilot, lambda: app.screen is not app.main, message="the details")
             await pilot.press("escape")
             await pilot.press("up")

@@ -60,7 +60,14 @@ async def until(pilot: Any, predicate: Callable[[], Any], timeout: float = 15.0,
 
 
 async def loaded(app: Any, pilot: Any) -> None:
+    """Until the first task list is on screen: received, and the table (or the "no tasks"
+    line) laid out. Shown before layout, the table has no region yet and a click meant for it
+    lands on whatever the screen showed before, as a person's would."""
     await until(pilot, lambda: app.main.loaded, message="the first task list")
+    main = app.main
+    await until(pilot, lambda: (main.table if main.table.display
+                                else main.query_one("#empty")).region.area > 0,
+                message="the task list laid out on screen")
 
 
 def row_ids(app: Any) -> list[str]:
