@@ -1,3 +1,3 @@
-from ghost.cli.main import main
+from ghost.cli.entry import main
 
 main()

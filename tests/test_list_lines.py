@@ -5,6 +5,8 @@ cached) still renders."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import msgpack
@@ -23,8 +25,9 @@ def table(env: dict[str, str], *args: str) -> str:
 
 
 def same_as_uncached(env: dict[str, str]) -> str:
-    cached = table(env)
+    cached = table(env)  # (bare `list`: answered without click, ghost.cli.entry)
     assert cached == table(env, *EVERY)
+    assert table(env, "-s", "all") == cached  # the click command, kept lines and all
     assert table(env) == cached  # and once more, now from the kept lines
     return cached
 
@@ -95,3 +98,26 @@ def test_a_damaged_or_planted_file_changes_nothing(data_dir, env):
     assert same_as_uncached(env) == good
     assert Path(target).read_bytes() == b"untouched"
     assert not os.path.islink(kept)
+
+
+def test_bare_list_goes_without_click_and_answers_as_the_click_command(data_dir, env):
+    finish(env, "sh", "-c", "exit 3")
+    running = run_json("sh", "-c", "sleep 300", env=env)["id"]
+    try:
+        code = ("import sys; sys.argv = ['ghost', 'list']; from ghost.cli.entry import main\n"
+                "try:\n    main()\n"
+                "finally:\n    sys.stderr.write(f'click {\"click\" in sys.modules}')")
+        bare = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              timeout=60)
+        assert bare.returncode == 0 and bare.stderr.decode() == "click False"
+        shown = bare.stdout.decode()
+        assert "exited (3)" in shown and running in shown
+        assert shown == table(env, "-s", "all")
+    finally:
+        assert ghost("kill", running, env=env).returncode == 0
+    # its errors are the click command's: one Error: line, the same exit code
+    refused = {**env, "GHOST_DATA_DIR": "/etc/passwd"}
+    for result in (ghost("list", env=refused), ghost("list", "-s", "all", env=refused)):
+        assert result.returncode == 77 and result.stdout == b""
+        assert text(result)[1] == ("Error: refusing data directory /etc/passwd: "
+                                   "it is not a directory\n")

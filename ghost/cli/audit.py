@@ -204,9 +204,9 @@ def events_command(after: int, follow: bool, fmt: str) -> None:
 
 
 def _end_quietly() -> None:
-    from ghost.cli.main import _quiet_stdout
+    from ghost.cli.entry import quiet_stdout
 
-    _quiet_stdout()
+    quiet_stdout()
     sys.exit(0)
 
 

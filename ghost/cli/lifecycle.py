@@ -115,17 +115,12 @@ def list_(status: str, json_: bool, watch: bool, at: str | None, group: str | No
     else:
         # Finished tasks come as short rows (ghost.state.listing): a long history stays cheap.
         found = views.table_rows(status, at, last=last, since=since, group=group)
-        if found.version is None or wide:
-            out(render.table(found.rows, _usage(found.rows) if wide else None))
-        else:  # every task: the finished ones' lines as rendered before (ghost.cli.listlines)
+        if wide:
+            out(render.table(found.rows, _usage(found.rows)))
+        else:  # (bare `ghost list` runs this without click: ghost.cli.entry)
             from ghost.cli import listlines
 
-            named = any(t.name for t in found.rows)
-            key = listlines.key(found.version, named)
-            table, keep = listlines.table(found, named, views.rendered_rows(key))
-            out(table)
-            if keep is not None:
-                views.keep_rendered(key, keep)
+            out(listlines.table_text(found))
     warn(views.skipped_note())
 
 

@@ -37,6 +37,21 @@ def key(version: str, named: bool) -> str:
             f"{time.timezone}|{time.altzone}|{zone}")
 
 
+def table_text(found: TableRows) -> str:
+    """The table `ghost list` prints for `found`: when it holds every task, with the finished
+    ones' lines as rendered before (and what this call rendered kept for the next)."""
+    from ghost.actions import query as views
+
+    if found.version is None:
+        return render.table(found.rows, None)
+    named = any(t.name for t in found.rows)
+    kept_under = key(found.version, named)
+    text, keep = table(found, named, views.rendered_rows(kept_under))
+    if keep is not None:
+        views.keep_rendered(kept_under, keep)
+    return text
+
+
 def table(found: TableRows, named: bool, cached: Any) -> tuple[str, Any]:
     """The table of `found` (every task, `found.version` set; `named`: a task has a name)
     using the `cached` rendering (what this returned before as its second item, or None);

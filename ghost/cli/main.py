@@ -7,7 +7,6 @@ watchfiles, the MCP SDK and friends.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -16,6 +15,7 @@ import click
 
 from events.errors import StoreError
 from ghost import __version__
+from ghost.cli.entry import failure, quiet_stdout
 from ghost.errors import GhostError
 from ghost.text import escape  # an Error: line may quote a stored string or an argument
 
@@ -79,15 +79,10 @@ class Ghost(click.Group):
         try:
             code = super().main(args, prog_name or "ghost", complete_var,
                                 standalone_mode=False, **extra)
-        except GhostError as exc:
-            click.echo(f"Error: {escape(exc.message)}", err=True)
-            sys.exit(exc.exit_code)
-        except StoreError as exc:  # damage met on a path no action translated: still one line
-            from ghost.state.store import as_ghost_error
-
-            error = as_ghost_error(exc)
-            click.echo(f"Error: {escape(error.message)}", err=True)
-            sys.exit(error.exit_code)
+        except (GhostError, StoreError) as exc:  # store damage no action translated: one line
+            message, exit_code = failure(exc)
+            click.echo(message, err=True)
+            sys.exit(exit_code)
         except click.UsageError as exc:
             click.echo(f"Error: {escape(exc.format_message())}", err=True)
             sys.exit(2)
@@ -97,7 +92,7 @@ class Ghost(click.Group):
         except (KeyboardInterrupt, click.Abort, _Interrupted):
             sys.exit(130)
         except (BrokenPipeError, _PipeClosed):
-            _quiet_stdout()
+            quiet_stdout()
             sys.exit(0)
         sys.exit(code if isinstance(code, int) else 0)
 
@@ -131,15 +126,6 @@ def cli(ctx: click.Context) -> None:
 
 
 # -- entry point ---------------------------------------------------------------------------
-
-def _quiet_stdout() -> None:
-    """After a closed pipe, make the interpreter's final flush go nowhere instead of failing."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass
-
 
 def main(args: Sequence[str] | None = None) -> None:
     cli.main(args=args, prog_name="ghost")

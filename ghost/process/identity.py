@@ -8,7 +8,6 @@ never reach a process that merely inherited the number.
 from __future__ import annotations
 
 import os
-import signal
 from typing import NamedTuple
 
 PIDFD_SIGNAL_PROCESS_GROUP = 4  # Linux >= 6.9
@@ -126,6 +125,9 @@ def _signal_one(pid: int, ticks: int, sig: int, group: bool) -> bool:
     """Signal the process (or its group) only if it still is the one with that start time."""
     if pid <= 1 or pid == os.getpid() or (group and pid == os.getpgrp()):
         return False
+    import signal  # here, not at the top: `signal` builds its enums on import (~1.5 ms of a
+    # `ghost list`, which reads identities but signals nothing)
+
     try:
         fd = os.pidfd_open(pid)
     except (ProcessLookupError, OSError):
@@ -165,6 +167,8 @@ def signal_task(pid: int, pgid: int, ticks: int, sig: int) -> int:
 
 
 def signal_name(signum: int) -> str:
+    import signal
+
     try:
         return signal.Signals(signum).name
     except ValueError:
@@ -172,6 +176,8 @@ def signal_name(signum: int) -> str:
 
 
 def signal_number(name: str) -> int:
+    import signal
+
     try:
         return int(signal.Signals[name if name.startswith("SIG") else "SIG" + name])
     except KeyError:
