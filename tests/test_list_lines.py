@@ -113,8 +113,20 @@ def test_bare_list_goes_without_click_and_answers_as_the_click_command(data_dir,
         shown = bare.stdout.decode()
         assert "exited (3)" in shown and running in shown
         assert shown == table(env, "-s", "all")
+        # a stream that only takes ASCII gets UTF-8, as click writes it
+        finish(env, "echo", "café")
+        ascii_out = {**env, "PYTHONIOENCODING": "ascii"}
+        bare_ascii = ghost("list", env=ascii_out)
+        assert bare_ascii.returncode == 0 and bare_ascii.stderr == b""
+        assert "café" in bare_ascii.stdout.decode()
+        assert bare_ascii.stdout == ghost("list", "-s", "all", env=ascii_out).stdout
     finally:
         assert ghost("kill", running, env=env).returncode == 0
+    # no stdout at all (`ghost list >&-`): nothing written, no traceback, as click does
+    for args in (["list"], ["list", "-s", "all"]):
+        closed = subprocess.run([sys.executable, "-m", "ghost", *args], env=env, timeout=60,
+                                stderr=subprocess.PIPE, preexec_fn=lambda: os.close(1))
+        assert (closed.returncode, closed.stderr) == (0, b""), (args, closed.stderr)
     # its errors are the click command's: one Error: line, the same exit code
     refused = {**env, "GHOST_DATA_DIR": "/etc/passwd"}
     for result in (ghost("list", env=refused), ghost("list", "-s", "all", env=refused)):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import NoReturn
+from typing import NoReturn, TextIO
 
 
 def main() -> NoReturn:
@@ -34,20 +34,41 @@ def _list() -> int:
         from ghost.text import escape_lines
 
         text = listlines.table_text(views.table_rows("all"))
-        sys.stdout.write(escape_lines(text) + "\n")
-        sys.stdout.flush()
+        echo(sys.stdout, escape_lines(text))
         note = views.skipped_note()
         if note:
-            sys.stderr.write(escape_lines(note) + "\n")
+            echo(sys.stderr, escape_lines(note))
     except (GhostError, StoreError) as exc:
         message, code = failure(exc)
-        sys.stderr.write(message + "\n")
+        echo(sys.stderr, message)
         return code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         quiet_stdout()
     return 0
+
+
+def echo(stream: TextIO | None, line: str) -> None:
+    """Write `line` as click.echo would: a stream whose encoding is ASCII (`LANG=C` on some
+    systems, `PYTHONIOENCODING=ascii`) gets UTF-8, not an encoding error; a closed one
+    (`ghost list >&-`, where Python has no sys.stdout) nothing."""
+    import codecs
+
+    if stream is None:
+        return
+
+    try:
+        ascii_only = codecs.lookup(getattr(stream, "encoding", None) or "ascii").name == "ascii"
+    except LookupError:
+        ascii_only = False
+    if ascii_only:
+        stream.flush()
+        stream.buffer.write(f"{line}\n".encode("utf-8", "replace"))
+        stream.buffer.flush()
+    else:
+        stream.write(f"{line}\n")
+        stream.flush()
 
 
 def failure(exc: Exception) -> tuple[str, int]:
