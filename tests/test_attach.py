@@ -13,6 +13,8 @@ import uuid
 import pytest
 from support import ghost, run_json, status_json, text, wait_for
 
+from ghost.process.pump import DRAIN_PAUSE_ENV
+
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
 PY = sys.executable
 
@@ -132,6 +134,39 @@ def test_attach_reports_the_end_of_the_task(env, tmux):
     tmux.type("now", "Enter")
     tmux.wait_screen("exited with code 0")
     assert "bye-now" in tmux.screen()
+
+
+def _stat(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rpartition(")")[2].split()  # state, ppid, ...
+
+
+def test_attach_shows_the_last_output_before_the_end(env, tmux, tmp_path):
+    """The monitor closes the inbox (attach's sign of the end) as soon as the task's exit is
+    seen and copies what is still in the PTY into the log after that. Freezing the monitor
+    while the task writes 6 KB (9 KB on the PTY, which holds 15) and exits leaves more output
+    pending than one read takes; the seam holds the copy back 0.5 s more. attach must show
+    the last line before it says how the task ended (CI under load once lost it)."""
+    go = tmp_path / "go"  # the task writes only once its monitor is frozen
+    task = run_json("--pty", "bash", "-c",
+                    f"read line; until [ -e {go} ]; do sleep 0.02; done; "
+                    "yes | head -c 6000; echo; echo last-$line",
+                    env={**env, DRAIN_PAUSE_ENV: "0.5"})
+    monitor = int(_stat(task["pid"])[1])
+    tmux.type(attach_line(task["id"]), "Enter")
+    tmux.wait_screen("Ctrl-] detaches")
+    tmux.type("now", "Enter")
+    wait_for(lambda: "now" in ghost("log", task["id"], env=env).stdout.decode(),
+             message="the task's echo of the input")
+    os.kill(monitor, signal.SIGSTOP)
+    try:
+        go.touch()
+        wait_for(lambda: _stat(task["pid"])[0] == "Z", message="the task's exit")
+    finally:
+        os.kill(monitor, signal.SIGCONT)
+    screen = tmux.wait_screen("exited with code 0")
+    assert "last-now" in screen
+    assert screen.index("last-now") < screen.index("exited with code 0")
 
 
 def test_attach_refuses_a_task_without_a_terminal(env):

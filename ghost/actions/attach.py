@@ -4,8 +4,8 @@
 Keystrokes go to the task through its inbox (each read is one `w` request, not waiting for its
 answer); output is read from the log itself, so any number of sessions see the same screen and
 the pump keeps no per-session state. The log is read from its end minus a little recent output,
-follows a rotation (a new file at the log's path) and is drained before the session reports the
-task's end (the monitor closes the inbox then).
+follows a rotation (a new file at the log's path) and is read to its end before the session
+reports the task's end (see Session.ended).
 """
 
 from __future__ import annotations
@@ -87,12 +87,15 @@ class Session:
         del self.replies[:self.replies.rfind(b"\n") + 1]  # answers to keystrokes: not needed
         return bool(data)
 
-    def ended(self) -> Task:
-        """The task as recorded once it ended (the monitor records the end right after it
-        closes the inbox; waited for briefly)."""
+    def ended(self) -> tuple[Task, bytes]:
+        """The task as recorded once it ended (waited for briefly), and the output not shown
+        yet. The monitor closes the inbox when the task ends but copies what the task wrote
+        last into the log after that; it records the end only once the log is complete, so
+        the rest of the output is read after the end is seen, not before."""
         from ghost.actions.wait import wait_for_end
 
-        return wait_for_end([self.task.id], END_WAIT).tasks[0]
+        task = wait_for_end([self.task.id], END_WAIT).tasks[0]
+        return task, self.output()
 
     def close(self) -> None:
         """End the session (the task runs on) and record how much was typed."""

@@ -159,8 +159,9 @@ def _loop(session: Session, tty_in: int, out: int, resized: list[bool]) -> Task 
             ready = []
         _write(out, session.output())
         if session.fileno() in ready and not session.answers():
-            _write(out, session.output())
-            return session.ended()
+            task, rest = session.ended()
+            _write(out, rest)
+            return task
         if tty_in in ready:
             keys = os.read(tty_in, READ)
             cut = keys.find(DETACH)

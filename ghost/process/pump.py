@@ -31,6 +31,7 @@ COALESCE_NS = 1_000_000  # same-stream chunks within 1 ms share one index record
 DRAIN_IDLE = 0.5  # after the task ended: stop copying once its output was quiet this long
 DRAIN_MAX = 5.0  # ... or after this long in all (a background child that writes forever)
 FULL_ENV = "GHOST_TEST_LOG_FULL_AFTER"  # test seam: the log "disk" fills after N bytes
+DRAIN_PAUSE_ENV = "GHOST_TEST_DRAIN_PAUSE"  # test seam: seconds from the end to the drain
 
 
 def record(offset: int, time_ns: int, stream: int) -> bytes:
@@ -298,8 +299,11 @@ class Pump:
         EOF. A background child that inherited the task's output may keep it open: copying
         goes on while it writes, and stops after DRAIN_IDLE without a byte or DRAIN_MAX in
         all (so a child that writes forever cannot keep the task from being recorded ended)."""
-        from time import monotonic
+        from time import monotonic, sleep
 
+        pause = os.environ.get(DRAIN_PAUSE_ENV)
+        if pause:  # widens the window in which a reader sees the end before the last output
+            sleep(float(pause))
         give_up = monotonic() + DRAIN_MAX
         while self.outputs:
             left = min(DRAIN_IDLE, give_up - monotonic())
