@@ -81,8 +81,16 @@ def start(tmp: str, command: Sequence[str], io: dict[str, Any],
     os.close(result_w)
     driven = Driven(driver, log_path, io["inbox"], result_r)
     if io.get("pty") or io.get("stdin"):
-        wait_for(lambda: os.path.exists(driven.inbox_path))
+        # The inbox exists while the task runs; a task that ends at once (under load, before
+        # this process looks) takes it away again, but then the driver has reported.
+        wait_for(lambda: os.path.exists(driven.inbox_path) or _reported(result_r))
     return driven
+
+
+def _reported(fd: int) -> bool:
+    import select
+
+    return bool(select.select([fd], [], [], 0)[0])
 
 
 def wait_for(check: Any, timeout: float = 10.0) -> Any:
