@@ -13,6 +13,7 @@ import uuid
 import pytest
 from support import ghost, run_json, status_json, text, wait_for
 
+from ghost.process.identity import read_stat
 from ghost.process.pump import DRAIN_PAUSE_ENV
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
@@ -136,11 +137,6 @@ def test_attach_reports_the_end_of_the_task(env, tmux):
     assert "bye-now" in tmux.screen()
 
 
-def _stat(pid: int) -> list[str]:
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rpartition(")")[2].split()  # state, ppid, ...
-
-
 def test_attach_shows_the_last_output_before_the_end(env, tmux, tmp_path):
     """The monitor closes the inbox (attach's sign of the end) as soon as the task's exit is
     seen and copies what is still in the PTY into the log after that. Freezing the monitor
@@ -152,7 +148,7 @@ def test_attach_shows_the_last_output_before_the_end(env, tmux, tmp_path):
                     f"read line; until [ -e {go} ]; do sleep 0.02; done; "
                     "yes | head -c 6000; echo; echo last-$line",
                     env={**env, DRAIN_PAUSE_ENV: "0.5"})
-    monitor = int(_stat(task["pid"])[1])
+    monitor = read_stat(task["pid"]).ppid
     tmux.type(attach_line(task["id"]), "Enter")
     tmux.wait_screen("Ctrl-] detaches")
     tmux.type("now", "Enter")
@@ -161,7 +157,7 @@ def test_attach_shows_the_last_output_before_the_end(env, tmux, tmp_path):
     os.kill(monitor, signal.SIGSTOP)
     try:
         go.touch()
-        wait_for(lambda: _stat(task["pid"])[0] == "Z", message="the task's exit")
+        wait_for(lambda: read_stat(task["pid"]).state == "Z", message="the task's exit")
     finally:
         os.kill(monitor, signal.SIGCONT)
     screen = tmux.wait_screen("exited with code 0")
