@@ -8,7 +8,6 @@ import signal
 import sys
 
 from ghost.process.pump import DRAIN_IDLE, DRAIN_MAX
-from tests.pump_support import start
 
 PY = sys.executable
 # The task exits at once; its child writes for ~1.5 s (three times DRAIN_IDLE), never idle long.
@@ -27,18 +26,18 @@ FOREVER = ("import os, time\n"
            "open(os.environ['PIDFILE'], 'w').write(str(pid))\n")
 
 
-def test_a_background_child_writing_after_the_task_ended_is_copied_to_eof(tmp_path):
+def test_a_background_child_writing_after_the_task_ended_is_copied_to_eof(drive):
     assert DRAIN_IDLE * 2 < 15 * 0.1  # the child outlives a fixed 0.5 s window
-    driven = start(str(tmp_path), [PY, "-c", LATE], {"timestamps": True})
+    driven = drive([PY, "-c", LATE], {"timestamps": True})
     assert driven.status() == 0
     lines = driven.log().decode().splitlines()
     assert lines[0] == "early"
     assert lines[1:] == [f"late {i}" for i in range(15)]
 
 
-def test_a_child_that_writes_forever_is_drained_for_a_bounded_time(tmp_path):
+def test_a_child_that_writes_forever_is_drained_for_a_bounded_time(drive, tmp_path):
     pidfile = str(tmp_path / "child.pid")
-    driven = start(str(tmp_path), [PY, "-c", FOREVER], {"timestamps": True},
+    driven = drive([PY, "-c", FOREVER], {"timestamps": True},
                    env={"PIDFILE": pidfile})
     try:
         assert driven.status(timeout=DRAIN_MAX + 30) == 0  # the pump returned: bounded
