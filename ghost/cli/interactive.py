@@ -1,30 +1,21 @@
 """`send`, `resize` and `attach`: the commands for tasks started with --pty or --stdin.
 
-Loaded only when one of them runs (ghost.cli.main LAZY). `attach` owns the terminal while it
-runs: raw mode, restored on every way out (detach, the task's end, an error, SIGTERM, SIGHUP).
+Loaded only when one of them runs (ghost.cli.main LAZY). `attach` hands the terminal to the
+session (ghost.terminal: raw mode, restored on every way out) and says how it ended.
 """
 
 from __future__ import annotations
 
 import os
-import select
-import signal
 import sys
 from collections.abc import Iterator, Sequence
-from types import FrameType
 
 import click
 
 from ghost.errors import USAGE, GhostError
 
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from ghost.actions.attach import Session
-    from projections.tasks import Task
-
 VIA = "cli"
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-DETACH = b"\x1d"  # Ctrl-]
 READ = 1 << 16
 
 
@@ -91,14 +82,6 @@ def resize_command(task_id: str, cols: int, rows: int) -> None:
     resize(task_id, cols, rows, via=VIA)
 
 
-class _Hangup(Exception):
-    """SIGTERM or SIGHUP while attached: unwind so the terminal is restored."""
-
-
-def _raise_hangup(signum: int, frame: FrameType | None) -> None:
-    raise _Hangup(signum)
-
-
 @click.command(name="attach", context_settings=CONTEXT)
 @click.argument("task_id")
 def attach_command(task_id: str) -> None:
@@ -111,30 +94,14 @@ def attach_command(task_id: str) -> None:
         raise GhostError("attach needs a terminal (use `ghost send` from scripts)", USAGE)
     session, recent = attach(task_id, via=VIA)
     from ghost.actions.wait import short_id
+    from ghost.terminal import run_attached
 
-    tty_in = sys.stdin.fileno()
-    out = sys.stdout.fileno()
-    import termios
-    import tty
-
-    saved = termios.tcgetattr(tty_in)
-    old = {s: signal.signal(s, _raise_hangup) for s in (signal.SIGTERM, signal.SIGHUP)}
-    resized = [True]
-    old_winch = signal.signal(signal.SIGWINCH, lambda *_: resized.__setitem__(0, True))
-    ended = None
+    banner = (f"ghost: attached to task {short_id(session.task.id)}; "
+              "Ctrl-] detaches (the task keeps running)\r\n")
     try:
-        tty.setraw(tty_in)
-        _write(out, f"ghost: attached to task {short_id(session.task.id)}; "
-                    "Ctrl-] detaches (the task keeps running)\r\n".encode())
-        _write(out, recent)
-        ended = _loop(session, tty_in, out, resized)
-    except _Hangup:
-        pass
+        ended = run_attached(session, sys.stdin.fileno(), sys.stdout.fileno(),
+                             enter=banner.encode(), recent=recent)
     finally:
-        termios.tcsetattr(tty_in, termios.TCSAFLUSH, saved)
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-        signal.signal(signal.SIGWINCH, old_winch)
         session.close()
     if ended is not None:
         from ghost.state.tasks import describe_end
@@ -144,36 +111,3 @@ def attach_command(task_id: str) -> None:
                    err=True)
     else:
         click.echo("\nghost: detached", err=True)
-
-
-def _loop(session: Session, tty_in: int, out: int, resized: list[bool]) -> Task | None:
-    """Copy until Ctrl-] (returns None) or the task's end (returns the ended task)."""
-    while True:
-        if resized[0]:
-            resized[0] = False
-            size = os.get_terminal_size(out)
-            session.resize(size.columns, size.lines)
-        try:
-            ready, _, _ = select.select([tty_in, session.fileno()], [], [], 0.05)
-        except InterruptedError:
-            ready = []
-        _write(out, session.output())
-        if session.fileno() in ready and not session.answers():
-            task, rest = session.ended()
-            _write(out, rest)
-            return task
-        if tty_in in ready:
-            keys = os.read(tty_in, READ)
-            cut = keys.find(DETACH)
-            if cut >= 0:
-                if cut:
-                    session.send(keys[:cut])
-                return None
-            if keys:
-                session.send(keys)
-
-
-def _write(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
