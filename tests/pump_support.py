@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ghost.process import inbox, plumbing
+from ghost.process import identity, inbox, plumbing
 from ghost.process.pump import LogWriter, Pump
 
 
@@ -37,15 +37,18 @@ class Driven:
 
     def close(self) -> None:
         """Kill the task's group and the driver if they still run. The driver is stopped first:
-        until it is killed it cannot reap the task, so the task's pid cannot be reused."""
+        a task that is still its child (alive or a zombie) then keeps its pid, so the signal
+        cannot reach a process that reused it."""
         if self.reaped:
             return
         self.reaped = True
         os.kill(self.driver, signal.SIGSTOP)
-        try:
-            os.killpg(self.task, signal.SIGKILL)
-        except ProcessLookupError:
-            pass  # the task and its group had already ended
+        stat = identity.read_stat(self.task)
+        if stat is not None and stat.ppid == self.driver:
+            try:
+                os.killpg(self.task, signal.SIGKILL)
+            except ProcessLookupError:
+                pass  # a zombie that led no group members any more
         os.kill(self.driver, signal.SIGKILL)
         os.waitpid(self.driver, 0)
         os.close(self.result_fd)
