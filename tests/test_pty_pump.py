@@ -4,10 +4,11 @@ log gets, and what the inbox delivers."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import pytest
-from pump_support import wait_for
+from support import pid_alive, wait_for
 
 from ghost.process import inbox
 from ghost.process.pump import index_path
@@ -109,10 +110,6 @@ def _stop_task(driven) -> None:
 
 def test_what_a_failed_test_leaves_running_is_killed(drive):
     """The `drive` fixture's teardown: the task, its children and the driver end, by pid."""
-    import re
-
-    from support import pid_alive
-
     driven = drive(["bash", "-c", "sleep 60 & echo child $!; wait"], {"stdin": True})
     found = wait_for(lambda: re.search(rb"child (\d+)", driven.log()))
     driven.close()  # what the fixture does after a test that failed midway
